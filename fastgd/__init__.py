@@ -1,0 +1,1 @@
+"""fastgd: fast, reference-checked gradient descent on the CPU."""
