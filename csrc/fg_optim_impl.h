@@ -1,0 +1,243 @@
+/* fg_optim_impl.h: the loop bodies of fg_optim.h, written once for REAL = float/double.
+ * Included only by fg_optim.h. Each loop mirrors the function of the same name in
+ * fastgd/reference/optim.py term for term; keep the two in step. The branches test
+ * per-step constants, which the compiler hoists out of the loops (-funswitch-loops). */
+
+/* mirrors reference.optim.sgd_step */
+static void FG_SUFFIX(fg_sgd)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                              const REAL *restrict g, REAL *restrict buf) {
+    const REAL lr = (REAL)s->lr, mu = (REAL)s->momentum, wd = (REAL)s->weight_decay;
+    const REAL damp = (REAL)(1.0 - s->dampening);
+    const int has_wd = s->weight_decay != 0.0, maximize = s->maximize;
+    const int nesterov = s->nesterov, first = s->first_step;
+    if (s->momentum == 0.0) {
+        for (ptrdiff_t i = 0; i < n; i++) {
+            REAL gi = maximize ? -g[i] : g[i];
+            if (has_wd) gi = gi + wd * p[i];
+            p[i] = p[i] - lr * gi;
+        }
+    } else if (s->lr_in_momentum) {
+        for (ptrdiff_t i = 0; i < n; i++) {
+            REAL gi = maximize ? -g[i] : g[i];
+            if (has_wd) gi = gi + wd * p[i];
+            const REAL b = mu * buf[i] - lr * gi;
+            buf[i] = b;
+            p[i] = nesterov ? p[i] + (mu * b - lr * gi) : p[i] + b;
+        }
+    } else {
+        for (ptrdiff_t i = 0; i < n; i++) {
+            REAL gi = maximize ? -g[i] : g[i];
+            if (has_wd) gi = gi + wd * p[i];
+            const REAL b = first ? gi : mu * buf[i] + damp * gi;
+            buf[i] = b;
+            p[i] = nesterov ? p[i] - lr * (gi + mu * b) : p[i] - lr * b;
+        }
+    }
+}
+
+/* mirrors reference.optim.momentum_step */
+static void FG_SUFFIX(fg_momentum)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                   const REAL *restrict g, REAL *restrict v) {
+    const REAL beta = (REAL)s->momentum, c = (REAL)(1.0 - s->momentum);
+    const REAL scale = (REAL)s->step_size;
+    const int first = s->first_step;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const REAL vi = first ? g[i] : beta * v[i] + c * g[i];
+        v[i] = vi;
+        p[i] = p[i] - scale * vi;
+    }
+}
+
+/* mirrors reference.optim.adam_step (Adam, AdamW, AMSGrad, epsilon-hat) */
+static void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                               const REAL *restrict g, REAL *restrict m, REAL *restrict v,
+                               REAL *restrict vmax) {
+    const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
+    const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
+    const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
+    const REAL step_size = (REAL)s->step_size, denom_scale = (REAL)s->denom_scale;
+    const REAL decay = (REAL)s->decay_factor;
+    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
+    const int decoupled = s->weight_decay != 0.0 && s->decoupled_weight_decay;
+    const int amsgrad = s->amsgrad, hat = s->epsilon_hat, maximize = s->maximize;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        REAL pi = p[i];
+        REAL gi = maximize ? -g[i] : g[i];
+        if (decoupled) pi = pi * decay;
+        if (l2) gi = gi + wd * pi;
+        const REAL mi = b1 * m[i] + c1 * gi;
+        REAL vi = b2 * v[i] + c2 * (gi * gi);
+        m[i] = mi;
+        v[i] = vi;
+        if (amsgrad) {
+            vi = vmax[i] > vi ? vmax[i] : vi;
+            vmax[i] = vi;
+        }
+        const REAL denom = hat ? FG_SQRT(vi) + eps : FG_SQRT(vi) / denom_scale + eps;
+        p[i] = pi - step_size * (mi / denom);
+    }
+}
+
+/* mirrors reference.optim.rmsprop_step */
+static void FG_SUFFIX(fg_rmsprop)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                  const REAL *restrict g, REAL *restrict sq,
+                                  REAL *restrict gavg, REAL *restrict buf) {
+    const REAL alpha = (REAL)s->beta2, c = (REAL)(1.0 - s->beta2);
+    const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay, lr = (REAL)s->lr;
+    const REAL mu = (REAL)s->momentum;
+    const int has_wd = s->weight_decay != 0.0, centered = s->centered;
+    const int inside = s->eps_inside_sqrt, has_mu = s->momentum > 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        REAL gi = g[i];
+        if (has_wd) gi = gi + wd * p[i];
+        const REAL si = alpha * sq[i] + c * (gi * gi);
+        sq[i] = si;
+        REAL var = si;
+        if (centered) {
+            const REAL ai = alpha * gavg[i] + c * gi;
+            gavg[i] = ai;
+            var = si - ai * ai;
+        }
+        const REAL denom = inside ? FG_SQRT(var + eps) : FG_SQRT(var) + eps;
+        if (has_mu) {
+            const REAL bi = mu * buf[i] + gi / denom;
+            buf[i] = bi;
+            p[i] = p[i] - lr * bi;
+        } else {
+            p[i] = p[i] - lr * (gi / denom);
+        }
+    }
+}
+
+/* mirrors reference.optim.adagrad_step */
+static void FG_SUFFIX(fg_adagrad)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                  const REAL *restrict g, REAL *restrict sum) {
+    const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
+    const REAL clr = (REAL)s->step_size;
+    const int has_wd = s->weight_decay != 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        REAL gi = g[i];
+        if (has_wd) gi = gi + wd * p[i];
+        const REAL si = sum[i] + gi * gi;
+        sum[i] = si;
+        p[i] = p[i] - clr * (gi / (FG_SQRT(si) + eps));
+    }
+}
+
+/* mirrors reference.optim.adadelta_step */
+static void FG_SUFFIX(fg_adadelta)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                   const REAL *restrict g, REAL *restrict sq,
+                                   REAL *restrict acc) {
+    const REAL rho = (REAL)s->beta2, c = (REAL)(1.0 - s->beta2);
+    const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay, lr = (REAL)s->lr;
+    const int has_wd = s->weight_decay != 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        REAL gi = g[i];
+        if (has_wd) gi = gi + wd * p[i];
+        const REAL si = rho * sq[i] + c * (gi * gi);
+        sq[i] = si;
+        const REAL delta = FG_SQRT(acc[i] + eps) / FG_SQRT(si + eps) * gi;
+        acc[i] = rho * acc[i] + c * (delta * delta);
+        p[i] = p[i] - lr * delta;
+    }
+}
+
+/* mirrors reference.optim.adamax_step */
+static void FG_SUFFIX(fg_adamax)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                 const REAL *restrict g, REAL *restrict m,
+                                 REAL *restrict u) {
+    const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1), b2 = (REAL)s->beta2;
+    const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
+    const REAL clr = (REAL)s->step_size;
+    const int has_wd = s->weight_decay != 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        REAL gi = g[i];
+        if (has_wd) gi = gi + wd * p[i];
+        const REAL mi = b1 * m[i] + c1 * gi;
+        m[i] = mi;
+        const REAL decayed = b2 * u[i];
+        const REAL fresh = (gi < 0 ? -gi : gi) + eps;
+        const REAL ui = decayed > fresh ? decayed : fresh;
+        u[i] = ui;
+        p[i] = p[i] - clr * (mi / ui);
+    }
+}
+
+/* mirrors reference.optim.nadam_step */
+static void FG_SUFFIX(fg_nadam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                const REAL *restrict g, REAL *restrict m,
+                                REAL *restrict v) {
+    const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
+    const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
+    const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
+    const REAL bc2 = (REAL)s->denom_scale, decay = (REAL)s->decay_factor;
+    const REAL cg = (REAL)s->step_size, cm = (REAL)s->step_size2;
+    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
+    const int decoupled = s->weight_decay != 0.0 && s->decoupled_weight_decay;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        REAL pi = p[i];
+        REAL gi = g[i];
+        if (decoupled) pi = pi * decay;
+        if (l2) gi = gi + wd * pi;
+        const REAL mi = b1 * m[i] + c1 * gi;
+        const REAL vi = b2 * v[i] + c2 * (gi * gi);
+        m[i] = mi;
+        v[i] = vi;
+        const REAL denom = FG_SQRT(vi / bc2) + eps;
+        pi = pi - cg * (gi / denom);
+        p[i] = pi - cm * (mi / denom);
+    }
+}
+
+/* mirrors reference.optim.radam_step */
+static void FG_SUFFIX(fg_radam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                const REAL *restrict g, REAL *restrict m,
+                                REAL *restrict v) {
+    const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
+    const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
+    const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
+    const REAL scale = (REAL)s->step_size, decay = (REAL)s->decay_factor;
+    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
+    const int decoupled = s->weight_decay != 0.0 && s->decoupled_weight_decay;
+    const int rectified = s->rectified;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        REAL pi = p[i];
+        REAL gi = g[i];
+        if (decoupled) pi = pi * decay;
+        if (l2) gi = gi + wd * pi;
+        const REAL mi = b1 * m[i] + c1 * gi;
+        const REAL vi = b2 * v[i] + c2 * (gi * gi);
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = rectified ? pi - scale * (mi / (FG_SQRT(vi) + eps)) : pi - scale * mi;
+    }
+}
+
+/* One rule over [0, n). s1..s3 are the rule's state arrays (see fg_n_state); unused
+ * ones may be NULL. */
+static void FG_SUFFIX(fg_apply)(const fg_step *s, ptrdiff_t n, REAL *p, const REAL *g,
+                                REAL *s1, REAL *s2, REAL *s3) {
+    switch (s->rule) {
+    case FG_SGD: FG_SUFFIX(fg_sgd)(s, n, p, g, s1); break;
+    case FG_MOMENTUM: FG_SUFFIX(fg_momentum)(s, n, p, g, s1); break;
+    case FG_ADAM: FG_SUFFIX(fg_adam)(s, n, p, g, s1, s2, s3); break;
+    case FG_RMSPROP: FG_SUFFIX(fg_rmsprop)(s, n, p, g, s1, s2, s3); break;
+    case FG_ADAGRAD: FG_SUFFIX(fg_adagrad)(s, n, p, g, s1); break;
+    case FG_ADADELTA: FG_SUFFIX(fg_adadelta)(s, n, p, g, s1, s2); break;
+    case FG_ADAMAX: FG_SUFFIX(fg_adamax)(s, n, p, g, s1, s2); break;
+    case FG_NADAM: FG_SUFFIX(fg_nadam)(s, n, p, g, s1, s2); break;
+    case FG_RADAM: FG_SUFFIX(fg_radam)(s, n, p, g, s1, s2); break;
+    default: break;
+    }
+}
+
+/* The bandwidth probe: Adam's access pattern (read 4 arrays, write 3) with no math. */
+static void FG_SUFFIX(fg_probe)(ptrdiff_t n, REAL *restrict p, const REAL *restrict g,
+                                REAL *restrict m, REAL *restrict v) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const REAL pi = p[i], gi = g[i], mi = m[i], vi = v[i];
+        m[i] = gi;
+        v[i] = pi;
+        p[i] = mi + vi;
+    }
+}

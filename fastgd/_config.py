@@ -1,0 +1,55 @@
+"""fastgd.show_config(): how this build was made and what it will do at run time."""
+import sys
+
+from fastgd import _openmp_helpers, _threads
+
+
+def config():
+    """The facts show_config prints, as a dict."""
+    info = {
+        "fastgd": _version(),
+        "python": sys.version.split()[0],
+        "numpy": _module_version("numpy"),
+        "scipy": _module_version("scipy"),
+        "openmp": _openmp_helpers.openmp_enabled(),
+        "simd": _openmp_helpers.simd_level(),
+        "cflags": _openmp_helpers.build_cflags(),
+        "cpus": _openmp_helpers.omp_num_procs(),
+        "default_threads": _threads.get_num_threads(),
+        "thread_policy": ("kernels: n_threads= > fastgd.set_num_threads > OpenMP default; "
+                          "BLAS limited to the same count during fit and only called "
+                          "from serial code"),
+        "blas": _blas_info(),
+    }
+    return info
+
+
+def show_config(file=None):
+    """Print the build and thread configuration."""
+    info = config()
+    width = max(len(k) for k in info)
+    lines = [f"{k:<{width}} : {v}" for k, v in info.items()]
+    print("\n".join(lines), file=file or sys.stdout)
+
+
+def _version():
+    from fastgd import __version__
+    return __version__
+
+
+def _module_version(name):
+    try:
+        return __import__(name).__version__
+    except ImportError:
+        return "not installed"
+
+
+def _blas_info():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    import scipy.linalg  # noqa: F401  (load SciPy's BLAS so it is listed)
+    pools = [f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads, "
+             f"{p.get('prefix')})" for p in threadpool_info() if p.get("user_api") == "blas"]
+    return "; ".join(pools) or "none found"

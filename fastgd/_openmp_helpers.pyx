@@ -1,0 +1,22 @@
+"""Build facts (OpenMP, SIMD level, flags) for fastgd.show_config()."""
+
+
+def openmp_enabled():
+    return bool(fg_openmp_enabled())
+
+
+def omp_max_threads():
+    """OpenMP's current default team size (OMP_NUM_THREADS, threadpoolctl limits)."""
+    return fg_omp_max_threads()
+
+
+def omp_num_procs():
+    return fg_omp_num_procs()
+
+
+def build_cflags():
+    return fg_build_cflags().decode()
+
+
+def simd_level():
+    return fg_simd_level().decode()

@@ -1,0 +1,45 @@
+# C-level optimizer interface shared by _optim (opt.step) and _engine (the epoch loop).
+from libc.stdint cimport int64_t
+
+cdef extern from "fg_optim.h" nogil:
+    ctypedef enum fg_rule:
+        FG_SGD, FG_MOMENTUM, FG_ADAM, FG_RMSPROP, FG_ADAGRAD, FG_ADADELTA, FG_ADAMAX,
+        FG_NADAM, FG_RADAM, FG_N_RULES
+
+    ctypedef struct fg_step:
+        fg_rule rule
+        double lr, momentum, dampening, weight_decay
+        double beta1, beta2, eps
+        double lr_decay, momentum_decay
+        int nesterov, maximize, amsgrad, centered, decoupled_weight_decay
+        int eps_inside_sqrt, epsilon_hat, lr_in_momentum, bias_correction, buffer_init_grad
+        int64_t step
+        double mu_product
+        int first_step, rectified
+        double step_size, step_size2, denom_scale, decay_factor
+
+    ctypedef struct fg_span:
+        void *p
+        const void *g
+        void *s1
+        void *s2
+        void *s3
+        Py_ssize_t n
+
+    void fg_prepare(fg_step *s)
+    int fg_n_state(const fg_step *s)
+    void fg_apply_f32(const fg_step *s, Py_ssize_t n, float *p, const float *g,
+                      float *s1, float *s2, float *s3)
+    void fg_apply_f64(const fg_step *s, Py_ssize_t n, double *p, const double *g,
+                      double *s1, double *s2, double *s3)
+    void fg_probe_f32(Py_ssize_t n, float *p, const float *g, float *m, float *v)
+    void fg_probe_f64(Py_ssize_t n, double *p, const double *g, double *m, double *v)
+
+
+cdef int fill_step(fg_step *s, dict hyper) except -1
+cdef Py_ssize_t split_spans(const fg_span *spans, Py_ssize_t n_spans, fg_span *out,
+                            Py_ssize_t max_out, int itemsize, int n_threads) noexcept nogil
+cdef void run_spans(const fg_step *s, const fg_span *spans, Py_ssize_t n_spans,
+                    bint is_double, int n_threads) noexcept nogil
+cdef void apply_flat(const fg_step *s, void *p, const void *g, void *s1, void *s2, void *s3,
+                     Py_ssize_t n, bint is_double, int n_threads) noexcept nogil

@@ -1,0 +1,269 @@
+"""Cython driver for the fused optimizer kernels of csrc/fg_optim.h.
+
+Design: a param group is turned into a list of spans (param, grad and state pointers over a
+contiguous run); neighbouring parameters that are adjacent in memory, with gradients that
+are adjacent too, merge into one span, so a model whose parameters are views into one
+buffer costs one kernel call. Large runs are cut into one chunk per thread, aligned to 64
+bytes, and run under prange; below PARALLEL_MIN elements the whole step stays on the
+calling thread, because an OpenMP region costs more than it saves there. Every element is
+independent, so results do not depend on the thread count.
+"""
+cimport cython
+from cython.parallel cimport prange
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.math cimport isfinite
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+# Below this many elements a step runs on one thread (see docs/DESIGN.md, "thread crossover").
+DEF PARALLEL_MIN = 32768
+# Chunks are a multiple of 16 elements: 64 bytes of float32, so threads never share a line.
+DEF ALIGN = 16
+DEF MAX_THREADS = 512
+
+PARALLEL_MIN_ELEMENTS = PARALLEL_MIN
+
+_FIELDS_DOUBLE = ("lr", "momentum", "dampening", "weight_decay", "beta1", "beta2", "eps",
+                  "lr_decay", "momentum_decay", "mu_product")
+
+
+cdef int fill_step(fg_step *s, dict hyper) except -1:
+    """Copy a dict of fg_step field values into s (missing fields are 0) and prepare it."""
+    s.rule = <fg_rule><int>hyper["rule"]
+    s.lr = hyper.get("lr", 0.0)
+    s.momentum = hyper.get("momentum", 0.0)
+    s.dampening = hyper.get("dampening", 0.0)
+    s.weight_decay = hyper.get("weight_decay", 0.0)
+    s.beta1 = hyper.get("beta1", 0.0)
+    s.beta2 = hyper.get("beta2", 0.0)
+    s.eps = hyper.get("eps", 0.0)
+    s.lr_decay = hyper.get("lr_decay", 0.0)
+    s.momentum_decay = hyper.get("momentum_decay", 0.0)
+    s.nesterov = hyper.get("nesterov", False)
+    s.maximize = hyper.get("maximize", False)
+    s.amsgrad = hyper.get("amsgrad", False)
+    s.centered = hyper.get("centered", False)
+    s.decoupled_weight_decay = hyper.get("decoupled_weight_decay", False)
+    s.eps_inside_sqrt = hyper.get("eps_inside_sqrt", False)
+    s.epsilon_hat = hyper.get("epsilon_hat", False)
+    s.lr_in_momentum = hyper.get("lr_in_momentum", False)
+    s.bias_correction = hyper.get("bias_correction", False)
+    s.buffer_init_grad = hyper.get("buffer_init_grad", False)
+    s.step = hyper["step"]
+    s.mu_product = hyper.get("mu_product", 1.0)
+    if s.step < 1:
+        raise ValueError(f"step must be >= 1, got {s.step}")
+    if not isfinite(s.lr) or s.lr < 0.0:
+        raise ValueError(f"lr must be a finite number >= 0, got {s.lr!r}")
+    fg_prepare(s)
+    return 0
+
+
+cdef Py_ssize_t split_spans(const fg_span *spans, Py_ssize_t n_spans, fg_span *out,
+                            Py_ssize_t max_out, int itemsize, int n_threads) noexcept nogil:
+    """Cut spans into at most one piece per thread (plus the span boundaries) into out."""
+    cdef Py_ssize_t total = 0, i, k = 0, chunk, off, take
+    cdef int threads
+    for i in range(n_spans):
+        total += spans[i].n
+    threads = n_threads
+    if total // PARALLEL_MIN < threads:
+        threads = <int>(total // PARALLEL_MIN)
+    if threads < 1:
+        threads = 1
+    chunk = (total + threads - 1) // threads
+    chunk = ((chunk + ALIGN - 1) // ALIGN) * ALIGN
+    if chunk < 1:
+        chunk = 1
+    for i in range(n_spans):
+        off = 0
+        while off < spans[i].n and k < max_out:
+            take = spans[i].n - off
+            if take > chunk and k < max_out - 1:
+                take = chunk
+            out[k].p = <char *>spans[i].p + off * itemsize
+            out[k].g = <const char *>spans[i].g + off * itemsize
+            out[k].s1 = NULL if spans[i].s1 == NULL else <char *>spans[i].s1 + off * itemsize
+            out[k].s2 = NULL if spans[i].s2 == NULL else <char *>spans[i].s2 + off * itemsize
+            out[k].s3 = NULL if spans[i].s3 == NULL else <char *>spans[i].s3 + off * itemsize
+            out[k].n = take
+            off += take
+            k += 1
+    return k
+
+
+cdef inline void _run_one(const fg_step *s, const fg_span *sp, bint is_double) noexcept nogil:
+    if is_double:
+        fg_apply_f64(s, sp.n, <double *>sp.p, <const double *>sp.g,
+                     <double *>sp.s1, <double *>sp.s2, <double *>sp.s3)
+    else:
+        fg_apply_f32(s, sp.n, <float *>sp.p, <const float *>sp.g,
+                     <float *>sp.s1, <float *>sp.s2, <float *>sp.s3)
+
+
+cdef void run_spans(const fg_step *s, const fg_span *spans, Py_ssize_t n_spans,
+                    bint is_double, int n_threads) noexcept nogil:
+    cdef Py_ssize_t i, total = 0
+    for i in range(n_spans):
+        total += spans[i].n
+    if n_threads <= 1 or n_spans <= 1 or total < PARALLEL_MIN:
+        for i in range(n_spans):
+            _run_one(s, &spans[i], is_double)
+    else:
+        for i in prange(n_spans, schedule="static", num_threads=n_threads):
+            _run_one(s, &spans[i], is_double)
+
+
+cdef void apply_flat(const fg_step *s, void *p, const void *g, void *s1, void *s2, void *s3,
+                     Py_ssize_t n, bint is_double, int n_threads) noexcept nogil:
+    """One step over one contiguous buffer (the training engine's path)."""
+    cdef fg_span whole
+    cdef fg_span pieces[MAX_THREADS + 1]
+    cdef Py_ssize_t k
+    whole.p = p
+    whole.g = g
+    whole.s1 = s1
+    whole.s2 = s2
+    whole.s3 = s3
+    whole.n = n
+    if n_threads > MAX_THREADS:
+        n_threads = MAX_THREADS
+    k = split_spans(&whole, 1, pieces, MAX_THREADS + 1, 8 if is_double else 4, n_threads)
+    run_spans(s, pieces, k, is_double, n_threads)
+
+
+cdef inline char *_data(object a):
+    return <char *>cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def check_grads(list params, grads, Py_ssize_t offset=0):
+    """Validate a step's gradients against their parameters; return them as a list.
+
+    Raises before anything is updated. A non-contiguous gradient is copied: gradients are
+    only read, so the copy cannot hide an update (parameters are never copied)."""
+    cdef Py_ssize_t n_params = len(params), i
+    if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
+        raise TypeError("grads: expected a list or tuple of arrays, one per parameter, got "
+                        f"{type(grads).__name__}")
+    if len(grads) != n_params:
+        raise ValueError(f"grads: expected {n_params} arrays (one per parameter), got {len(grads)}")
+    out = list(grads)
+    for i in range(n_params):
+        g = out[i]
+        p = params[i]   # a Python object here: shape and dtype compare as tuples/dtypes
+        if not isinstance(g, np.ndarray):
+            raise TypeError(f"grads[{offset + i}]: expected a numpy.ndarray, got {type(g).__name__}")
+        if g.dtype != p.dtype:
+            raise TypeError(f"grads[{offset + i}]: dtype {g.dtype} does not match its "
+                            f"parameter's {p.dtype}")
+        if g.shape != p.shape:
+            raise ValueError(f"grads[{offset + i}]: shape {g.shape} does not match its "
+                             f"parameter's {p.shape}")
+        if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g):
+            out[i] = np.ascontiguousarray(g)
+    return out
+
+
+def step_group(dict hyper, list params, list grads, list state, int n_threads):
+    """Apply one step of ``hyper["rule"]`` to a param group, in place.
+
+    params: the group's arrays (C-contiguous, writable, one dtype; checked when added);
+    grads: as returned by check_grads; state: three flat arrays (or None) holding the
+    group's state in parameter order. Returns the NAdam mu_product after the step.
+    """
+    cdef fg_step s
+    cdef Py_ssize_t n_params = len(params), i, k, n_spans = 0, off = 0, n_i, cap
+    cdef int itemsize
+    cdef bint is_double
+    cdef fg_span *spans = NULL
+    cdef fg_span *pieces = NULL
+    cdef char *sp[3]
+    cdef char *p_i
+    cdef char *g_i
+    fill_step(&s, hyper)
+    if n_params == 0:
+        return s.mu_product
+    is_double = (<cnp.ndarray>params[0]).dtype.num == cnp.NPY_DOUBLE
+    itemsize = 8 if is_double else 4
+    for k in range(3):
+        sp[k] = NULL if state[k] is None else _data(state[k])
+    cap = n_params + n_threads + 1
+    spans = <fg_span *>PyMem_Malloc(n_params * sizeof(fg_span))
+    pieces = <fg_span *>PyMem_Malloc(cap * sizeof(fg_span))
+    if spans == NULL or pieces == NULL:
+        PyMem_Free(spans)
+        PyMem_Free(pieces)
+        raise MemoryError()
+    for i in range(n_params):
+        n_i = cnp.PyArray_SIZE(<cnp.ndarray>params[i])
+        if n_i == 0:
+            continue
+        p_i = _data(params[i])
+        g_i = _data(grads[i])
+        if (n_spans > 0
+                and p_i == <char *>spans[n_spans - 1].p + spans[n_spans - 1].n * itemsize
+                and g_i == <const char *>spans[n_spans - 1].g + spans[n_spans - 1].n * itemsize):
+            spans[n_spans - 1].n += n_i   # adjacent in memory: one longer run
+        else:
+            spans[n_spans].p = p_i
+            spans[n_spans].g = g_i
+            spans[n_spans].s1 = NULL if sp[0] == NULL else sp[0] + off * itemsize
+            spans[n_spans].s2 = NULL if sp[1] == NULL else sp[1] + off * itemsize
+            spans[n_spans].s3 = NULL if sp[2] == NULL else sp[2] + off * itemsize
+            spans[n_spans].n = n_i
+            n_spans += 1
+        off += n_i
+    with nogil:
+        k = split_spans(spans, n_spans, pieces, cap, itemsize, n_threads)
+        run_spans(&s, pieces, k, is_double, n_threads)
+    PyMem_Free(spans)
+    PyMem_Free(pieces)
+    return s.mu_product
+
+
+def prepared(dict hyper):
+    """The per-step scalars fg_prepare derives (for tests and docs)."""
+    cdef fg_step s
+    fill_step(&s, hyper)
+    return {"step_size": s.step_size, "step_size2": s.step_size2,
+            "denom_scale": s.denom_scale, "decay_factor": s.decay_factor,
+            "first_step": bool(s.first_step), "rectified": bool(s.rectified),
+            "mu_product": s.mu_product}
+
+
+def bandwidth_probe(cnp.ndarray p, cnp.ndarray g, cnp.ndarray m, cnp.ndarray v, int n_threads=1):
+    """Adam's memory traffic (read 4 arrays, write 3) with no math: the practical roof.
+
+    Split into the same per-thread chunks as an optimizer step."""
+    cdef Py_ssize_t n = p.size, k, i
+    cdef bint is_double = p.dtype == np.float64
+    cdef fg_span whole
+    cdef fg_span pieces[MAX_THREADS + 1]
+    for a in (p, g, m, v):
+        if a.size != n or a.dtype != p.dtype or not a.flags.c_contiguous:
+            raise ValueError("bandwidth_probe: four C-contiguous arrays of one size and dtype")
+    whole.p = _data(p)
+    whole.g = _data(g)
+    whole.s1 = _data(m)
+    whole.s2 = _data(v)
+    whole.s3 = NULL
+    whole.n = n
+    if n_threads > MAX_THREADS:
+        n_threads = MAX_THREADS
+    with nogil:
+        k = split_spans(&whole, 1, pieces, MAX_THREADS + 1, 8 if is_double else 4, n_threads)
+        if n_threads <= 1 or k <= 1:
+            for i in range(k):
+                _probe_one(&pieces[i], is_double)
+        else:
+            for i in prange(k, schedule="static", num_threads=n_threads):
+                _probe_one(&pieces[i], is_double)
+
+
+cdef inline void _probe_one(const fg_span *sp, bint is_double) noexcept nogil:
+    if is_double:
+        fg_probe_f64(sp.n, <double *>sp.p, <const double *>sp.g, <double *>sp.s1, <double *>sp.s2)
+    else:
+        fg_probe_f32(sp.n, <float *>sp.p, <const float *>sp.g, <float *>sp.s1, <float *>sp.s2)

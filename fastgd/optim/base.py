@@ -1,0 +1,271 @@
+"""The Optimizer base class: param groups, flat state buffers, state_dict, and the step.
+
+Design: each param group keeps its state (momentum buffers, second moments, ...) in one
+flat buffer per kind, in parameter order; ``state`` exposes per-parameter views of them.
+So a step over a group is one call into C whatever the number of parameters, and when the
+parameters (and gradients) are views into one buffer -- as ``flat_parameters`` and
+fastgd's models lay them out -- that call runs one fused loop over everything.
+Subclasses say which C rule they are (``_hyper``) and which state they keep
+(``_state_layout``); the step's arithmetic lives in csrc/fg_optim_impl.h and its
+specification in fastgd/reference/optim.py.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from fastgd import _optim, _threads
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Optimizer:
+    """Base class. ``params``: a list of arrays, or a list of dicts (param groups) each
+    with a ``"params"`` list and hyper-parameters overriding the defaults."""
+
+    def __init__(self, params, defaults, n_threads=None):
+        self.defaults = dict(defaults)
+        self.n_threads = None if n_threads is None else _threads.resolve(n_threads)
+        self.param_groups = []
+        self._group_state = []
+        if isinstance(params, np.ndarray):
+            raise TypeError("params: expected a list of arrays or of param-group dicts, "
+                            "got a single array (wrap it in a list)")
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"params: expected a list of arrays, got {type(params).__name__}") from None
+        if not params:
+            raise ValueError("params: the optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ----------------------------------------------------------------- param groups
+    def add_param_group(self, group):
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError("param group: expected a dict with a 'params' list")
+        group = dict(group)
+        params = group["params"]
+        params = [params] if isinstance(params, np.ndarray) else list(params)
+        known = {id(p) for g in self.param_groups for p in g["params"]}
+        index0 = sum(len(g["params"]) for g in self.param_groups)
+        for i, p in enumerate(params):
+            _check_param(p, f"params[{index0 + i}]")
+            if id(p) in known or any(np.may_share_memory(p, q) and np.shares_memory(p, q)
+                                   for q in self._all_params()):
+                raise ValueError(f"params[{index0 + i}]: appears twice or overlaps another "
+                                 "parameter; each element may be updated by one rule only")
+            known.add(id(p))
+        if params and len({p.dtype for p in params}) != 1:
+            raise TypeError("params: all arrays of a param group must share one dtype")
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        group["params"] = params
+        self._validate_group(group)
+        self.param_groups.append(group)
+        self._group_state.append(self._new_state(group))
+
+    def _all_params(self):
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def _validate_group(self, group):
+        """Check hyper-parameters; subclasses extend. Raises before anything changes."""
+        _check_nonneg(group, "lr")
+        if "weight_decay" in group:
+            _check_nonneg(group, "weight_decay")
+        if "eps" in group:
+            _check_nonneg(group, "eps")
+        if "betas" in group:
+            betas = group["betas"]
+            if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+                raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
+            for i, b in enumerate(betas):
+                if not isinstance(b, numbers.Real) or not 0.0 <= b < 1.0:
+                    raise ValueError(f"betas[{i}]: expected 0 <= beta < 1, got {b!r}")
+
+    # ----------------------------------------------------------------- state
+    def _state_layout(self, group):
+        """Names of the (up to three) state arrays the rule keeps for this group."""
+        raise NotImplementedError
+
+    def _state_init(self, name, group):
+        """Initial value of a state array (0 unless a rule says otherwise)."""
+        return 0.0
+
+    def _new_state(self, group):
+        return {"step": 0, "mu_product": 1.0, "buffers": {}, "views": {}}
+
+    def _buffers(self, group, gstate):
+        """The group's three flat state arrays (None where unused), made on first use."""
+        out = []
+        for name in self._state_layout(group):
+            if name is None:
+                out.append(None)
+                continue
+            buf = gstate["buffers"].get(name)
+            if buf is None:
+                buf = self._allocate(group, gstate, name)
+            out.append(buf)
+        return out
+
+    def _allocate(self, group, gstate, name):
+        params = group["params"]
+        dtype = params[0].dtype if params else np.float64
+        total = sum(p.size for p in params)
+        buf = np.full(total, self._state_init(name, group), dtype=dtype)
+        views, off = [], 0
+        for p in params:
+            views.append(buf[off:off + p.size].reshape(p.shape))
+            off += p.size
+        gstate["buffers"][name] = buf
+        gstate["views"][name] = views
+        return buf
+
+    @property
+    def state(self):
+        """Per-parameter state, ``{param_index: {"step": t, name: view, ...}}`` (views into
+        the flat buffers: writing them changes the optimizer's state)."""
+        out, index = {}, 0
+        for group, gstate in zip(self.param_groups, self._group_state):
+            for j in range(len(group["params"])):
+                if gstate["step"] > 0:
+                    entry = {"step": gstate["step"]}
+                    for name, views in gstate["views"].items():
+                        entry[name] = views[j]
+                    if self._keeps_mu_product:
+                        entry["mu_product"] = gstate["mu_product"]
+                    out[index] = entry
+                index += 1
+        return out
+
+    _keeps_mu_product = False
+
+    def zero_state(self):
+        """Forget all state: the next step is step 1 again."""
+        for group, gstate in zip(self.param_groups, self._group_state):
+            for name, buf in gstate["buffers"].items():
+                buf.fill(self._state_init(name, group))
+            gstate["step"] = 0
+            gstate["mu_product"] = 1.0
+
+    def state_dict(self):
+        """Plain dicts of arrays (copies) and numbers, indexed by parameter position."""
+        state = {i: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in e.items()}
+                 for i, e in self.state.items()}
+        groups, index = [], 0
+        for group in self.param_groups:
+            g = {k: v for k, v in group.items() if k != "params"}
+            g["params"] = list(range(index, index + len(group["params"])))
+            index += len(group["params"])
+            groups.append(g)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyper-parameters and state; a loaded optimizer continues bit-identically."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"state_dict: has {len(groups)} param groups, the optimizer "
+                             f"{len(self.param_groups)}")
+        for saved, group in zip(groups, self.param_groups):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError("state_dict: a param group's size differs from the optimizer's")
+        state = state_dict["state"]
+        plan = []   # check everything before changing anything
+        for gi, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            entries = [state.get(i, state.get(str(i))) for i in saved["params"]]
+            steps = {int(e["step"]) for e in entries if e is not None}
+            if len(steps) > 1:
+                raise ValueError(f"state_dict: parameters of group {gi} are at different steps")
+            step = steps.pop() if steps else 0
+            arrays = {}
+            for j, (e, p) in enumerate(zip(entries, group["params"])):
+                for name, value in (e or {}).items():
+                    if isinstance(value, np.ndarray):
+                        if value.shape != p.shape:
+                            raise ValueError(f"state_dict: {name} of parameter "
+                                             f"{saved['params'][j]} has shape {value.shape}, "
+                                             f"expected {p.shape}")
+                        arrays.setdefault(name, [None] * len(entries))[j] = value
+            mu = next((e["mu_product"] for e in entries if e and "mu_product" in e), 1.0)
+            plan.append((saved, group, step, arrays, mu))
+        for gi, (saved, group, step, arrays, mu) in enumerate(plan):
+            for k, v in saved.items():
+                if k != "params":
+                    group[k] = v
+            gstate = self._new_state(group)
+            gstate["step"] = step
+            gstate["mu_product"] = float(mu)
+            self._group_state[gi] = gstate
+            for name, values in arrays.items():
+                self._allocate(group, gstate, name)
+                for view, value in zip(gstate["views"][name], values):
+                    if value is not None:
+                        view[...] = value
+
+    # ----------------------------------------------------------------- the step
+    def _hyper(self, group):
+        """The fg_step fields (see csrc/fg_optim.h) for this group's rule."""
+        raise NotImplementedError
+
+    def step(self, grads):
+        """One update of every parameter, in place. ``grads``: one array per parameter, in
+        the order the parameters were given (all groups concatenated)."""
+        total = sum(len(g["params"]) for g in self.param_groups)
+        if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
+            raise TypeError("grads: expected a list or tuple of arrays, one per parameter, "
+                            f"got {type(grads).__name__}")
+        if len(grads) != total:
+            raise ValueError(f"grads: expected {total} arrays (one per parameter), got {len(grads)}")
+        checked, index = [], 0
+        for group in self.param_groups:   # check every group before updating any
+            n = len(group["params"])
+            checked.append(_optim.check_grads(group["params"], grads[index:index + n], index))
+            index += n
+        n_threads = self.n_threads if self.n_threads is not None else _threads.resolve(None)
+        for group, gstate, group_grads in zip(self.param_groups, self._group_state, checked):
+            hyper = self._hyper(group)
+            hyper["step"] = gstate["step"] + 1
+            hyper["mu_product"] = gstate["mu_product"]
+            state = self._buffers(group, gstate)
+            gstate["mu_product"] = self._apply(hyper, group["params"], group_grads, state,
+                                               n_threads)
+            gstate["step"] += 1
+
+    @staticmethod
+    def _apply(hyper, params, grads, state, n_threads):
+        return _optim.step_group(hyper, params, grads, state, n_threads)
+
+    def __repr__(self):
+        hyper = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
+        return f"{type(self).__name__}({hyper})"
+
+
+def _check_param(p, name):
+    if not isinstance(p, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(p).__name__}")
+    if p.dtype not in _FLOATS:
+        raise TypeError(f"{name}: expected float32 or float64, got {p.dtype}")
+    if not p.flags.c_contiguous:
+        raise ValueError(f"{name}: must be C-contiguous (it is updated in place, so fastgd "
+                         "will not work on a copy); pass np.ascontiguousarray(p) and keep it")
+    if not p.flags.writeable:
+        raise ValueError(f"{name}: is read-only; parameters are updated in place")
+
+
+def _check_nonneg(group, key):
+    v = group[key]
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+        raise ValueError(f"{key}: expected a finite number >= 0, got {v!r}")
+
+
+def check_unit_interval(group, key, *, closed=False):
+    v = group[key]
+    ok = isinstance(v, numbers.Real) and (0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0)
+    if not ok:
+        raise ValueError(f"{key}: expected {'0 <= x <= 1' if closed else '0 <= x < 1'}, got {v!r}")
+
+
+def check_choice(group, key, choices):
+    if group[key] not in choices:
+        raise ValueError(f"{key}: expected one of {choices}, got {group[key]!r}")
