@@ -210,7 +210,8 @@ def test_load_state_dict_rejects_mismatch_and_changes_nothing():
     with pytest.raises(ValueError, match="base_lrs"):
         sched.load_state_dict(S.StepLR(_Opt([0.1]), 3).state_dict())
     warm = S.LinearWarmup(opt, 2, after=S.StepLR(opt, 3))
-    other = S.LinearWarmup(_Opt(BASE_LRS), 2, after=S.ExponentialLR(_Opt(BASE_LRS), 0.5))
+    other_opt = _Opt(BASE_LRS)
+    other = S.LinearWarmup(other_opt, 2, after=S.ExponentialLR(other_opt, 0.5))
     warm_before = warm.state_dict()
     with pytest.raises(ValueError):
         warm.load_state_dict(other.state_dict())
@@ -468,6 +469,8 @@ def test_torch_parity(name, kwargs):
             sched.step()
         for i, (g_t, g) in enumerate(zip(t_opt.param_groups, opt.param_groups)):
             assert g["lr"] == pytest.approx(g_t["lr"], rel=rtol, abs=1e-15), (name, t, i)
+        if name == "CosineAnnealingWarmRestarts":
+            assert (sched.T_cur, sched.T_i) == (t_sched.T_cur, t_sched.T_i), t
 
 
 @pytest.mark.torch
