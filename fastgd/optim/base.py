@@ -50,13 +50,15 @@ class Optimizer:
         params = [params] if isinstance(params, np.ndarray) else list(params)
         known = {id(p) for g in self.param_groups for p in g["params"]}
         index0 = sum(len(g["params"]) for g in self.param_groups)
+        seen = self._all_params()   # this group's earlier arrays join it below
         for i, p in enumerate(params):
             _check_param(p, f"params[{index0 + i}]")
             if id(p) in known or any(np.may_share_memory(p, q) and np.shares_memory(p, q)
-                                   for q in self._all_params()):
+                                   for q in seen):
                 raise ValueError(f"params[{index0 + i}]: appears twice or overlaps another "
                                  "parameter; each element may be updated by one rule only")
             known.add(id(p))
+            seen.append(p)
         if params and len({p.dtype for p in params}) != 1:
             raise TypeError("params: all arrays of a param group must share one dtype")
         for key, value in self.defaults.items():
@@ -171,8 +173,15 @@ class Optimizer:
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError("state_dict: a param group's size differs from the optimizer's")
         state = state_dict["state"]
+        indices = {int(i) for saved in groups for i in saved["params"]}
+        stray = sorted(str(k) for k in state if int(k) not in indices)
+        if stray:
+            raise ValueError(f"state_dict: state for parameters {stray} that no group holds")
         plan = []   # check everything before changing anything
         for gi, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            merged = {**group, **{k: v for k, v in saved.items() if k != "params"}}
+            self._validate_group(merged)
+            kept = {name for name in self._state_layout(merged) if name is not None}
             entries = [state.get(i, state.get(str(i))) for i in saved["params"]]
             steps = {int(e["step"]) for e in entries if e is not None}
             if len(steps) > 1:
@@ -182,6 +191,10 @@ class Optimizer:
             for j, (e, p) in enumerate(zip(entries, group["params"])):
                 for name, value in (e or {}).items():
                     if isinstance(value, np.ndarray):
+                        if name not in kept:
+                            raise ValueError(f"state_dict: {type(self).__name__} with these "
+                                             f"options keeps no {name!r} state (kept: "
+                                             f"{sorted(kept)}); is it another optimizer's?")
                         if value.shape != p.shape:
                             raise ValueError(f"state_dict: {name} of parameter "
                                              f"{saved['params'][j]} has shape {value.shape}, "
@@ -218,7 +231,14 @@ class Optimizer:
         if len(grads) != total:
             raise ValueError(f"grads: expected {total} arrays (one per parameter), got {len(grads)}")
         checked, index = [], 0
-        for group in self.param_groups:   # check every group before updating any
+        for group, gstate in zip(self.param_groups, self._group_state):
+            # Check every group before updating any. A schedule or the user may have edited
+            # a group's hyper-parameters since the last step; re-validating costs ~2 us, so
+            # only when they changed (comparing a snapshot costs a quarter of that).
+            snapshot = [(k, v) for k, v in group.items() if k != "params"]
+            if snapshot != gstate.get("validated"):
+                self._validate_group(group)
+                gstate["validated"] = snapshot
             n = len(group["params"])
             checked.append(_optim.check_grads(group["params"], grads[index:index + n], index))
             index += n

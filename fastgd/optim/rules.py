@@ -13,6 +13,11 @@ ADADELTA_RULE, ADAMAX_RULE, NADAM_RULE, RADAM_RULE = 5, 6, 7, 8
 _BUFFER_INITS = ("grad", "zeros")
 
 
+def _pair(betas):
+    """A list or tuple as a tuple; anything else as is, for _validate_group to reject by name."""
+    return tuple(betas) if isinstance(betas, (list, tuple)) else betas
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum.
 
@@ -84,7 +89,7 @@ class Adam(Optimizer):
                  decoupled_weight_decay=None, n_threads=None):
         if decoupled_weight_decay is None:
             decoupled_weight_decay = self._decoupled_default
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        defaults = dict(lr=lr, betas=_pair(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize, epsilon_hat=epsilon_hat,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults, n_threads)
@@ -185,7 +190,7 @@ class Adamax(Optimizer):
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *,
                  n_threads=None):
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        defaults = dict(lr=lr, betas=_pair(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults, n_threads)
 
     def _state_layout(self, group):
@@ -204,7 +209,7 @@ class NAdam(Optimizer):
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  momentum_decay=4e-3, decoupled_weight_decay=False, *, n_threads=None):
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        defaults = dict(lr=lr, betas=_pair(betas), eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults, n_threads)
@@ -228,7 +233,7 @@ class RAdam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False, *, n_threads=None):
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        defaults = dict(lr=lr, betas=_pair(betas), eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults, n_threads)
 

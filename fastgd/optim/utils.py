@@ -48,11 +48,12 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     norms; the scale is ``max_norm / (total + 1e-6)`` clamped to 1. The norm is summed in
     float64 whatever the gradients' dtype. Returns the total norm before clipping."""
     grads = _check_grads(grads)
-    if not isinstance(max_norm, numbers.Real) or max_norm < 0:
+    if not isinstance(max_norm, numbers.Real) or not max_norm >= 0:   # rejects NaN too
         raise ValueError(f"max_norm: expected a number >= 0, got {max_norm!r}")
+    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) \
+            or not norm_type > 0:
+        raise ValueError(f"norm_type: expected a number > 0 or inf, got {norm_type!r}")
     norm_type = float(norm_type)
-    if norm_type <= 0:
-        raise ValueError(f"norm_type: expected > 0 or inf, got {norm_type}")
     if not grads:
         return 0.0
     if math.isinf(norm_type):

@@ -12,6 +12,8 @@ def ewa(x, beta, bias_correction=True, out=None, start="zeros"):
     :math:`1/(1-\beta)` values.
     """
     x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):   # integers and bools average in float64
+        x = x.astype(np.float64)
     if out is None:
         out = np.empty(x.shape, dtype=x.dtype)
     v = x.dtype.type(0)

@@ -1,0 +1,116 @@
+/* fg_mlp_impl.h: bodies of fg_mlp.h for REAL = float/double. Included only by fg_mlp.h. */
+
+static inline REAL FG_SUFFIX(fg_sigmoid)(REAL z) {
+    /* exp of a non-positive number only: no overflow (mirrors reference.mlp.sigmoid) */
+    const REAL e = FG_EXP(z >= 0 ? -z : z);
+    return z >= 0 ? (REAL)1 / ((REAL)1 + e) : e / ((REAL)1 + e);
+}
+
+/* z[r, :] = act(z[r, :] + b) for rows [r0, r1); z is (rows x n), row-major. */
+static void FG_SUFFIX(fg_bias_act)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+                                   REAL *restrict z, const REAL *restrict b,
+                                   fg_activation act) {
+    const REAL slope = (REAL)FG_LEAKY_SLOPE;
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        REAL *restrict zr = z + r * n;
+        switch (act) {
+        case FG_RELU:
+            for (ptrdiff_t k = 0; k < n; k++) { const REAL v = zr[k] + b[k]; zr[k] = v > 0 ? v : 0; }
+            break;
+        case FG_LEAKY_RELU:
+            for (ptrdiff_t k = 0; k < n; k++) { const REAL v = zr[k] + b[k]; zr[k] = v > 0 ? v : slope * v; }
+            break;
+        case FG_TANH:
+            for (ptrdiff_t k = 0; k < n; k++) zr[k] = FG_TANH_FN(zr[k] + b[k]);
+            break;
+        case FG_SIGMOID:
+            for (ptrdiff_t k = 0; k < n; k++) zr[k] = FG_SUFFIX(fg_sigmoid)(zr[k] + b[k]);
+            break;
+        default:
+            for (ptrdiff_t k = 0; k < n; k++) zr[k] = zr[k] + b[k];
+        }
+    }
+}
+
+/* a[r, :] = d[r, :] * act'(a[r, :]): turns dL/dA (in d) into dL/dZ, written over a. */
+static void FG_SUFFIX(fg_act_backward)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+                                       REAL *restrict a, const REAL *restrict d,
+                                       fg_activation act) {
+    const REAL slope = (REAL)FG_LEAKY_SLOPE;
+    for (ptrdiff_t i = r0 * n; i < r1 * n; i++) {
+        const REAL ai = a[i];
+        switch (act) {
+        case FG_RELU: a[i] = d[i] * (ai > 0 ? (REAL)1 : (REAL)0); break;
+        case FG_LEAKY_RELU: a[i] = d[i] * (ai > 0 ? (REAL)1 : slope); break;
+        case FG_TANH: a[i] = d[i] * ((REAL)1 - ai * ai); break;
+        case FG_SIGMOID: a[i] = d[i] * (ai * ((REAL)1 - ai)); break;
+        default: a[i] = d[i];
+        }
+    }
+}
+
+/* Output layer, one pass per row: add the bias, add the row's loss to the returned sum, and
+ * overwrite z with dL/dZ = (P - Y) * inv_b. labels: class ids (softmax); targets: (rows x n)
+ * values (sigmoid, linear). mirrors reference.mlp.data_loss_and_dlogits */
+static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+                                        REAL *restrict z, const REAL *restrict b,
+                                        const int64_t *restrict labels,
+                                        const REAL *restrict targets, fg_output out,
+                                        REAL inv_b) {
+    double loss = 0.0;
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        REAL *restrict zr = z + r * n;
+        if (out == FG_SOFTMAX) {
+            REAL mx = zr[0] + b[0];
+            for (ptrdiff_t k = 0; k < n; k++) {
+                zr[k] = zr[k] + b[k];
+                if (zr[k] > mx) mx = zr[k];
+            }
+            const REAL shifted_y = zr[labels[r]] - mx;
+            REAL s = 0;
+            for (ptrdiff_t k = 0; k < n; k++) {
+                zr[k] = FG_EXP(zr[k] - mx);
+                s += zr[k];
+            }
+            const int64_t y = labels[r];
+            loss += (double)(FG_LOG(s) - shifted_y);
+            for (ptrdiff_t k = 0; k < n; k++) {
+                REAL p = zr[k] / s;
+                if (k == y) p = p - (REAL)1;
+                zr[k] = p * inv_b;
+            }
+        } else if (out == FG_SIGMOID_OUT) {
+            const REAL *restrict yr = targets + r * n;
+            for (ptrdiff_t k = 0; k < n; k++) {
+                const REAL v = zr[k] + b[k];
+                const REAL av = v < 0 ? -v : v;
+                loss += (double)((v > 0 ? v : 0) - yr[k] * v + FG_LOG1P(FG_EXP(-av)));
+                zr[k] = (FG_SUFFIX(fg_sigmoid)(v) - yr[k]) * inv_b;
+            }
+        } else {
+            const REAL *restrict yr = targets + r * n;
+            for (ptrdiff_t k = 0; k < n; k++) {
+                const REAL diff = zr[k] + b[k] - yr[k];
+                loss += 0.5 * (double)diff * (double)diff;
+                zr[k] = diff * inv_b;
+            }
+        }
+    }
+    return loss;
+}
+
+/* db[k] = sum over rows of d[r, k], rows in order (as numpy's axis-0 sum). */
+static void FG_SUFFIX(fg_col_sums)(ptrdiff_t rows, ptrdiff_t n, const REAL *restrict d,
+                                   REAL *restrict db) {
+    for (ptrdiff_t k = 0; k < n; k++) db[k] = 0;
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const REAL *restrict dr = d + r * n;
+        for (ptrdiff_t k = 0; k < n; k++) db[k] = db[k] + dr[k];
+    }
+}
+
+/* dw += alpha * w (the L2 penalty's gradient). */
+static void FG_SUFFIX(fg_add_scaled)(ptrdiff_t n, REAL *restrict dw, const REAL *restrict w,
+                                     REAL alpha) {
+    for (ptrdiff_t i = 0; i < n; i++) dw[i] = dw[i] + alpha * w[i];
+}

@@ -1,0 +1,472 @@
+"""The training engine: whole epochs of mini-batch gradient descent in C, without the GIL.
+
+Design: per mini-batch -- gather the epoch's next rows into a contiguous batch buffer
+(converting dtype, from any strides, so C/F-ordered arrays and memmaps are read in place),
+forward through BLAS GEMMs (scipy.linalg.cython_blas: nothing linked at build time, the
+route scikit-learn's Cython takes) with the bias and activation fused into one pass after
+each GEMM, the loss and its gradient in one pass over the logits, backward GEMMs with the
+activation derivative applied in place, then the optimizer's fused kernel over the flat
+parameter buffer. Nothing is allocated per batch: every buffer is made once per fit by
+Engine(). BLAS is only called from this serial code (never inside prange); element-wise
+passes split rows over OpenMP threads when a batch is large enough to pay for them, with
+per-block loss partials summed in block order so the loss does not depend on scheduling.
+Mirrors fastgd/reference/mlp.py and fastgd/reference/train.py.
+"""
+cimport cython
+from cython.parallel cimport prange
+from libc.math cimport isfinite
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+cimport numpy as cnp
+import numpy as np
+
+from fastgd._optim cimport apply_flat, fg_prepare, fg_step, fill_step
+
+cnp.import_array()
+
+DEF MAX_LAYERS = 128
+DEF MAX_BLOCKS = 256
+# Row passes over fewer elements than this stay on one thread (an OpenMP region costs ~1 us).
+DEF PAR_MIN = 16384
+
+MAX_LAYERS_SUPPORTED = MAX_LAYERS
+
+cdef extern from "fg_mlp.h" nogil:
+    ctypedef enum fg_activation:
+        FG_RELU, FG_LEAKY_RELU, FG_TANH, FG_SIGMOID, FG_IDENTITY
+    ctypedef enum fg_output:
+        FG_SOFTMAX, FG_SIGMOID_OUT, FG_LINEAR
+    void fg_bias_act_f32(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, float *z, const float *b, fg_activation act)
+    void fg_bias_act_f64(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, double *z, const double *b, fg_activation act)
+    void fg_act_backward_f32(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, float *a, const float *d, fg_activation act)
+    void fg_act_backward_f64(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, double *a, const double *d, fg_activation act)
+    double fg_output_loss_f32(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, float *z, const float *b,
+                              const int64_t *labels, const float *targets, fg_output out, float inv_b)
+    double fg_output_loss_f64(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, double *z, const double *b,
+                              const int64_t *labels, const double *targets, fg_output out, double inv_b)
+    void fg_col_sums_f32(Py_ssize_t rows, Py_ssize_t n, const float *d, float *db)
+    void fg_col_sums_f64(Py_ssize_t rows, Py_ssize_t n, const double *d, double *db)
+    void fg_add_scaled_f32(Py_ssize_t n, float *dw, const float *w, float alpha)
+    void fg_add_scaled_f64(Py_ssize_t n, double *dw, const double *w, double alpha)
+
+ACTIVATION_IDS = {"relu": FG_RELU, "leaky_relu": FG_LEAKY_RELU, "tanh": FG_TANH,
+                  "sigmoid": FG_SIGMOID, "identity": FG_IDENTITY}
+OUTPUT_IDS = {"softmax": FG_SOFTMAX, "sigmoid": FG_SIGMOID_OUT, "linear": FG_LINEAR}
+
+
+cdef struct Net:
+    int n_layers
+    int sizes[MAX_LAYERS + 1]
+    Py_ssize_t w_off[MAX_LAYERS]
+    Py_ssize_t b_off[MAX_LAYERS]
+    Py_ssize_t n_params
+    fg_activation act
+    fg_output out
+    double alpha
+    bint is_double
+    int n_threads
+    Py_ssize_t batch_max
+    char *params
+    char *grads
+    char *acts[MAX_LAYERS + 1]   # acts[0]: the batch's inputs; acts[l]: layer l's outputs
+    char *scratch                # dL/dA of a hidden layer, before the activation derivative
+    int64_t *labels              # the batch's class ids (softmax)
+    char *targets                # the batch's target values (sigmoid, linear)
+
+
+cdef struct Data:
+    char *X
+    Py_ssize_t x_row, x_col      # strides in bytes
+    bint x_double
+    const int64_t *labels
+    char *Y
+    Py_ssize_t y_row, y_col
+    bint y_double
+
+
+# ---------------------------------------------------------------- BLAS, row-major
+# BLAS is column-major: a row-major (r x c) matrix is its column-major transpose, so each
+# product below is written for the transposes (see docs/DESIGN.md, "GEMM layout").
+
+cdef inline void _gemm(bint is_double, char ta, char tb, int m, int n, int k,
+                       char *a, int lda, char *b, int ldb, char *c, int ldc) noexcept nogil:
+    cdef double one_d = 1.0, zero_d = 0.0
+    cdef float one_f = 1.0, zero_f = 0.0
+    if is_double:
+        dgemm(&ta, &tb, &m, &n, &k, &one_d, <double *>a, &lda, <double *>b, &ldb, &zero_d,
+              <double *>c, &ldc)
+    else:
+        sgemm(&ta, &tb, &m, &n, &k, &one_f, <float *>a, &lda, <float *>b, &ldb, &zero_f,
+              <float *>c, &ldc)
+
+
+cdef inline Py_ssize_t _isz(const Net *net) noexcept nogil:
+    return 8 if net.is_double else 4
+
+
+cdef void _forward_gemm(Net *net, int l, int B) noexcept nogil:
+    """acts[l+1] (B x n_out) = acts[l] (B x n_in) @ W_l (n_in x n_out)."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    _gemm(net.is_double, b'N', b'N', n_out, B, n_in, net.params + net.w_off[l] * _isz(net),
+          n_out, net.acts[l], n_in, net.acts[l + 1], n_out)
+
+
+cdef void _weight_grad_gemm(Net *net, int l, int B) noexcept nogil:
+    """dW_l (n_in x n_out) = acts[l]^T (n_in x B) @ dZ (B x n_out); dZ lives in acts[l+1]."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    _gemm(net.is_double, b'N', b'T', n_out, n_in, B, net.acts[l + 1], n_out, net.acts[l], n_in,
+          net.grads + net.w_off[l] * _isz(net), n_out)
+
+
+cdef void _input_grad_gemm(Net *net, int l, int B) noexcept nogil:
+    """scratch (B x n_in) = dZ (B x n_out) @ W_l^T."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    _gemm(net.is_double, b'T', b'N', n_in, B, n_out, net.params + net.w_off[l] * _isz(net),
+          n_out, net.acts[l + 1], n_out, net.scratch, n_in)
+
+
+# ---------------------------------------------------------------- row passes
+
+cdef inline int _blocks(const Net *net, Py_ssize_t rows, Py_ssize_t width) noexcept nogil:
+    """How many row blocks (threads) a pass over rows x width elements is worth."""
+    cdef Py_ssize_t t = (rows * width) // PAR_MIN
+    if t > net.n_threads:
+        t = net.n_threads
+    if t > rows:
+        t = rows
+    if t > MAX_BLOCKS:
+        t = MAX_BLOCKS
+    return <int>t if t > 1 else 1
+
+
+cdef void _bias_act(Net *net, int l, Py_ssize_t B) noexcept nogil:
+    cdef Py_ssize_t n = net.sizes[l + 1], j, r0, r1
+    cdef int nb = _blocks(net, B, n)
+    cdef char *b = net.params + net.b_off[l] * _isz(net)
+    if nb == 1:
+        _bias_act_rows(net, l, 0, B, b)
+    else:
+        for j in prange(nb, schedule="static", num_threads=nb):
+            r0 = B * j // nb
+            r1 = B * (j + 1) // nb
+            _bias_act_rows(net, l, r0, r1, b)
+
+
+cdef inline void _bias_act_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1, char *b) noexcept nogil:
+    if net.is_double:
+        fg_bias_act_f64(r0, r1, net.sizes[l + 1], <double *>net.acts[l + 1], <double *>b, net.act)
+    else:
+        fg_bias_act_f32(r0, r1, net.sizes[l + 1], <float *>net.acts[l + 1], <float *>b, net.act)
+
+
+cdef void _act_backward(Net *net, int l, Py_ssize_t B) noexcept nogil:
+    """acts[l] = scratch * act'(acts[l]) : dL/dZ of hidden layer l, over its outputs."""
+    cdef Py_ssize_t n = net.sizes[l], j, r0, r1
+    cdef int nb = _blocks(net, B, n)
+    if nb == 1:
+        _act_backward_rows(net, l, 0, B)
+    else:
+        for j in prange(nb, schedule="static", num_threads=nb):
+            r0 = B * j // nb
+            r1 = B * (j + 1) // nb
+            _act_backward_rows(net, l, r0, r1)
+
+
+cdef inline void _act_backward_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    if net.is_double:
+        fg_act_backward_f64(r0, r1, net.sizes[l], <double *>net.acts[l], <double *>net.scratch, net.act)
+    else:
+        fg_act_backward_f32(r0, r1, net.sizes[l], <float *>net.acts[l], <float *>net.scratch, net.act)
+
+
+cdef double _output_loss(Net *net, Py_ssize_t B) noexcept nogil:
+    """Sum over the batch's rows of the data loss; leaves dL/dZ in the logits buffer."""
+    cdef int L = net.n_layers
+    cdef Py_ssize_t n = net.sizes[L], j, r0, r1
+    cdef int nb = _blocks(net, B, n * 8)   # exp/log per element: worth threads sooner
+    cdef double partial[MAX_BLOCKS]
+    cdef double total = 0.0
+    cdef char *b = net.params + net.b_off[L - 1] * _isz(net)
+    if nb == 1:
+        return _output_loss_rows(net, 0, B, B, b)
+    for j in prange(nb, schedule="static", num_threads=nb):
+        r0 = B * j // nb
+        r1 = B * (j + 1) // nb
+        partial[j] = _output_loss_rows(net, r0, r1, B, b)
+    for j in range(nb):
+        total += partial[j]
+    return total
+
+
+cdef inline double _output_loss_rows(Net *net, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t B,
+                                     char *b) noexcept nogil:
+    cdef int L = net.n_layers
+    if net.is_double:
+        return fg_output_loss_f64(r0, r1, net.sizes[L], <double *>net.acts[L], <double *>b,
+                                  net.labels, <double *>net.targets, net.out, 1.0 / B)
+    return fg_output_loss_f32(r0, r1, net.sizes[L], <float *>net.acts[L], <float *>b,
+                              net.labels, <float *>net.targets, net.out, <float>(1.0 / B))
+
+
+# ---------------------------------------------------------------- gather
+
+ctypedef fused src_t:
+    float
+    double
+
+ctypedef fused dst_t:
+    float
+    double
+
+
+cdef inline void _gather_rows(src_t *src_kind, dst_t *dst, char *base, Py_ssize_t row_stride,
+                              Py_ssize_t col_stride, const int64_t *rows, Py_ssize_t r0,
+                              Py_ssize_t r1, Py_ssize_t width) noexcept nogil:
+    cdef Py_ssize_t r, k
+    cdef char *row
+    for r in range(r0, r1):
+        row = base + rows[r] * row_stride
+        if col_stride == sizeof(src_t):
+            for k in range(width):
+                dst[r * width + k] = <dst_t>(<src_t *>row)[k]
+        else:
+            for k in range(width):
+                dst[r * width + k] = <dst_t>(<src_t *>(row + k * col_stride))[0]
+
+
+cdef void _gather_block(char *base, Py_ssize_t row_stride, Py_ssize_t col_stride,
+                        bint src_double, char *dst, bint dst_double, const int64_t *rows,
+                        Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t width) noexcept nogil:
+    if src_double:
+        if dst_double:
+            _gather_rows(<double *>NULL, <double *>dst, base, row_stride, col_stride, rows, r0, r1, width)
+        else:
+            _gather_rows(<double *>NULL, <float *>dst, base, row_stride, col_stride, rows, r0, r1, width)
+    else:
+        if dst_double:
+            _gather_rows(<float *>NULL, <double *>dst, base, row_stride, col_stride, rows, r0, r1, width)
+        else:
+            _gather_rows(<float *>NULL, <float *>dst, base, row_stride, col_stride, rows, r0, r1, width)
+
+
+cdef void _gather(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B) noexcept nogil:
+    """Copy the batch's rows (and labels or targets) into the contiguous batch buffers."""
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers], j, r0, r1, r
+    cdef int nb = _blocks(net, B, n_in)
+    if nb == 1:
+        _gather_block(data.X, data.x_row, data.x_col, data.x_double, net.acts[0],
+                      net.is_double, rows, 0, B, n_in)
+    else:
+        for j in prange(nb, schedule="static", num_threads=nb):
+            r0 = B * j // nb
+            r1 = B * (j + 1) // nb
+            _gather_block(data.X, data.x_row, data.x_col, data.x_double, net.acts[0],
+                          net.is_double, rows, r0, r1, n_in)
+    if data.labels != NULL:
+        for r in range(B):
+            net.labels[r] = data.labels[rows[r]]
+    else:
+        _gather_block(data.Y, data.y_row, data.y_col, data.y_double, net.targets,
+                      net.is_double, rows, 0, B, n_out)
+
+
+# ---------------------------------------------------------------- one batch
+
+cdef void _forward(Net *net, Py_ssize_t B) noexcept nogil:
+    """Hidden layers (GEMM + fused bias/activation) and the last GEMM (logits, no bias)."""
+    cdef int l
+    for l in range(net.n_layers):
+        _forward_gemm(net, l, <int>B)
+        if l < net.n_layers - 1:
+            _bias_act(net, l, B)
+
+
+cdef double _forward_backward(Net *net, Py_ssize_t B) noexcept nogil:
+    """Mean data loss of the batch in acts[0]; leaves every gradient in net.grads."""
+    cdef int l
+    cdef Py_ssize_t n_w, n_out
+    cdef double loss
+    _forward(net, B)
+    loss = _output_loss(net, B) / B
+    for l in range(net.n_layers - 1, -1, -1):
+        _weight_grad_gemm(net, l, <int>B)
+        n_out = net.sizes[l + 1]
+        n_w = net.sizes[l] * n_out
+        if net.alpha != 0.0:
+            if net.is_double:
+                fg_add_scaled_f64(n_w, <double *>(net.grads + net.w_off[l] * 8),
+                                  <double *>(net.params + net.w_off[l] * 8), net.alpha)
+            else:
+                fg_add_scaled_f32(n_w, <float *>(net.grads + net.w_off[l] * 4),
+                                  <float *>(net.params + net.w_off[l] * 4), <float>net.alpha)
+        if net.is_double:
+            fg_col_sums_f64(B, n_out, <double *>net.acts[l + 1], <double *>(net.grads + net.b_off[l] * 8))
+        else:
+            fg_col_sums_f32(B, n_out, <float *>net.acts[l + 1], <float *>(net.grads + net.b_off[l] * 4))
+        if l > 0:
+            _input_grad_gemm(net, l, <int>B)
+            _act_backward(net, l, B)
+    return loss
+
+
+# ---------------------------------------------------------------- the Python face
+
+cdef Data _data_view(object X, object labels, object Y) except *:
+    cdef Data d
+    d.X = <char *>cnp.PyArray_DATA(X)
+    d.x_row = X.strides[0]
+    d.x_col = X.strides[1]
+    d.x_double = X.dtype == np.float64
+    d.labels = NULL
+    d.Y = NULL
+    d.y_row = d.y_col = 0
+    d.y_double = False
+    if labels is not None:
+        d.labels = <const int64_t *>cnp.PyArray_DATA(labels)
+    elif Y is not None:
+        d.Y = <char *>cnp.PyArray_DATA(Y)
+        d.y_row = Y.strides[0]
+        d.y_col = Y.strides[1]
+        d.y_double = Y.dtype == np.float64
+    return d
+
+
+cdef class Engine:
+    """Buffers and layout for one model; made once per fit (or per predict/loss call)."""
+    cdef Net net
+    cdef list _keep
+
+    def __init__(self, cnp.ndarray params, cnp.ndarray grads, sizes, str activation,
+                 str output, double alpha, Py_ssize_t batch_max, int n_threads):
+        cdef int l, L = len(sizes) - 1
+        cdef Py_ssize_t off = 0, widest = 1
+        if L < 1 or L > MAX_LAYERS:
+            raise ValueError(f"layer_sizes: between 2 and {MAX_LAYERS + 1} entries, got {L + 1}")
+        self.net.n_layers = L
+        self.net.is_double = params.dtype == np.float64
+        self.net.act = ACTIVATION_IDS[activation]
+        self.net.out = OUTPUT_IDS[output]
+        self.net.alpha = alpha
+        self.net.n_threads = max(1, n_threads)
+        self.net.batch_max = batch_max
+        for l in range(L + 1):
+            self.net.sizes[l] = sizes[l]
+        for l in range(L):
+            self.net.w_off[l] = off
+            off += sizes[l] * sizes[l + 1]
+            self.net.b_off[l] = off
+            off += sizes[l + 1]
+            if 0 < l and sizes[l] > widest:
+                widest = sizes[l]
+        if off != params.size or grads.size != params.size:
+            raise ValueError("Engine: parameter buffer does not match the layer sizes")
+        self.net.n_params = off
+        self.net.params = <char *>cnp.PyArray_DATA(params)
+        self.net.grads = <char *>cnp.PyArray_DATA(grads)
+        dtype = params.dtype
+        self._keep = [params, grads]
+        for l in range(L + 1):
+            a = np.empty(batch_max * sizes[l], dtype=dtype)
+            self._keep.append(a)
+            self.net.acts[l] = <char *>cnp.PyArray_DATA(a)
+        a = np.empty(batch_max * widest, dtype=dtype)
+        self._keep.append(a)
+        self.net.scratch = <char *>cnp.PyArray_DATA(a)
+        a = np.zeros(batch_max, dtype=np.int64)
+        self._keep.append(a)
+        self.net.labels = <int64_t *>cnp.PyArray_DATA(a)
+        a = np.zeros(batch_max * sizes[L], dtype=dtype)
+        self._keep.append(a)
+        self.net.targets = <char *>cnp.PyArray_DATA(a)
+
+    def run_epoch(self, X, labels, Y, cnp.ndarray order, Py_ssize_t batch_size,
+                  Py_ssize_t n_batches, dict hyper, list state, lrs):
+        """Train on n_batches consecutive batches of ``order``; returns
+        (loss_sum over rows, rows seen, batches done, failed batch or -1, mu_product).
+
+        hyper: the optimizer's fg_step fields with "step" = the first batch's step number;
+        lrs: None, or one learning rate per batch (a per-batch schedule)."""
+        cdef Data data = _data_view(X, labels, Y)
+        cdef fg_step s
+        cdef Py_ssize_t b, r0, B, n = order.shape[0], rows_done = 0, bad = -1
+        cdef const int64_t *rows = <const int64_t *>cnp.PyArray_DATA(order)
+        cdef double loss, loss_sum = 0.0, mu0 = hyper.get("mu_product", 1.0)
+        cdef char *s1 = NULL
+        cdef char *s2 = NULL
+        cdef char *s3 = NULL
+        cdef const double *lr_of_batch = NULL
+        cdef long long t0 = hyper["step"]
+        cdef int n_threads = self.net.n_threads
+        cdef cnp.ndarray lr_arr
+        if batch_size > self.net.batch_max:
+            raise ValueError("batch_size larger than the engine's buffers")
+        fill_step(&s, hyper)            # validates; per-batch scalars are re-derived below
+        s.mu_product = mu0
+        if state[0] is not None:
+            s1 = <char *>cnp.PyArray_DATA(state[0])
+        if state[1] is not None:
+            s2 = <char *>cnp.PyArray_DATA(state[1])
+        if state[2] is not None:
+            s3 = <char *>cnp.PyArray_DATA(state[2])
+        if lrs is not None:
+            lr_arr = np.ascontiguousarray(lrs, dtype=np.float64)
+            if lr_arr.shape[0] < n_batches:
+                raise ValueError("lrs: one learning rate per batch is needed")
+            lr_of_batch = <const double *>cnp.PyArray_DATA(lr_arr)
+        with nogil:
+            for b in range(n_batches):
+                r0 = b * batch_size
+                B = n - r0 if n - r0 < batch_size else batch_size
+                _gather(&self.net, &data, rows + r0, B)
+                loss = _forward_backward(&self.net, B)
+                if not isfinite(loss):
+                    bad = b
+                    break
+                loss_sum += loss * B
+                rows_done += B
+                s.step = t0 + b
+                if lr_of_batch != NULL:
+                    s.lr = lr_of_batch[b]
+                fg_prepare(&s)
+                apply_flat(&s, self.net.params, self.net.grads, s1, s2, s3,
+                           self.net.n_params, self.net.is_double, n_threads)
+        return loss_sum, rows_done, (b if bad >= 0 else n_batches), bad, s.mu_product
+
+    def loss_and_grads(self, X, labels, Y):
+        """Mean data loss over all rows of X, in order, in one batch; grads in the buffer."""
+        cdef Data data = _data_view(X, labels, Y)
+        cdef Py_ssize_t n = X.shape[0]
+        cdef double loss
+        order = np.arange(n, dtype=np.int64)
+        cdef const int64_t *rows = <const int64_t *>cnp.PyArray_DATA(order)
+        if n > self.net.batch_max:
+            raise ValueError("loss_and_grads: more rows than the engine's buffers")
+        with nogil:
+            _gather(&self.net, &data, rows, n)
+            loss = _forward_backward(&self.net, n)
+        return loss
+
+    def logits(self, X, cnp.ndarray out):
+        """Last-layer pre-activations of every row of X into out, batch_max rows at a time."""
+        cdef Data data = _data_view(X, None, None)
+        cdef Py_ssize_t n = X.shape[0], r0, B, k, n_out = self.net.sizes[self.net.n_layers]
+        cdef Py_ssize_t isz = 8 if self.net.is_double else 4
+        cdef int L = self.net.n_layers
+        order = np.arange(n, dtype=np.int64)
+        cdef const int64_t *rows = <const int64_t *>cnp.PyArray_DATA(order)
+        cdef char *dst = <char *>cnp.PyArray_DATA(out)
+        cdef char *bias = self.net.params + self.net.b_off[L - 1] * isz
+        with nogil:
+            r0 = 0
+            while r0 < n:
+                B = n - r0 if n - r0 < self.net.batch_max else self.net.batch_max
+                _gather_block(data.X, data.x_row, data.x_col, data.x_double,
+                              self.net.acts[0], self.net.is_double, rows + r0, 0, B,
+                              self.net.sizes[0])
+                _forward(&self.net, B)
+                memcpy(dst + r0 * n_out * isz, self.net.acts[L], B * n_out * isz)
+                r0 += B
+        b0 = self.net.b_off[L - 1]
+        out += self._keep[0][b0:b0 + n_out]    # the last bias (predict is not the hot loop)
+        return out

@@ -1,0 +1,29 @@
+"""fit() in plain NumPy: fastgd.train's epoch loop with NumPy forward/backward passes and
+whatever optimizer is passed (use the fastgd.reference twins for an all-NumPy run).
+
+Same signature and semantics as fastgd.fit, same batches (fastgd.batching), same History.
+"""
+from fastgd.reference import mlp as ref
+
+
+def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
+        schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
+        loss=None, initial_epoch=0, n_threads=None):
+    from fastgd import train as _train   # fastgd.train imports the reference: import late
+    run = _train._prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed,
+                          schedule, callbacks, validation_data, verbose, drop_last, loss, initial_epoch)
+
+    def grad_fn(Xb, targets):
+        params = model.parameters()
+        if loss is None:
+            return ref.data_loss_and_grads(params, Xb, targets, model.activation, model.output,
+                                           model.alpha)
+        logits, inputs = ref.forward(params, Xb, model.activation)
+        value, dlogits = loss(logits, targets)
+        return float(value), ref.backward(params, inputs, dlogits, model.activation,
+                                          model.alpha)
+
+    def runner(order, nb):
+        return _train.python_epoch(run, optimizer, schedule, order, nb, grad_fn)
+
+    return _train.run_epochs(run, model, optimizer, schedule, runner, fast_path=False)
