@@ -32,19 +32,20 @@ static void FG_SUFFIX(fg_bias_act)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
     }
 }
 
-/* a[r, :] = d[r, :] * act'(a[r, :]): turns dL/dA (in d) into dL/dZ, written over a. */
+/* d[r, :] = d[r, :] * act'(a[r, :]): turns dL/dA (in d) into dL/dZ, in place; a holds the
+ * activation's outputs. */
 static void FG_SUFFIX(fg_act_backward)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
-                                       REAL *restrict a, const REAL *restrict d,
+                                       const REAL *restrict a, REAL *restrict d,
                                        fg_activation act) {
     const REAL slope = (REAL)FG_LEAKY_SLOPE;
     for (ptrdiff_t i = r0 * n; i < r1 * n; i++) {
         const REAL ai = a[i];
         switch (act) {
-        case FG_RELU: a[i] = d[i] * (ai > 0 ? (REAL)1 : (REAL)0); break;
-        case FG_LEAKY_RELU: a[i] = d[i] * (ai > 0 ? (REAL)1 : slope); break;
-        case FG_TANH: a[i] = d[i] * ((REAL)1 - ai * ai); break;
-        case FG_SIGMOID: a[i] = d[i] * (ai * ((REAL)1 - ai)); break;
-        default: a[i] = d[i];
+        case FG_RELU: d[i] = d[i] * (ai > 0 ? (REAL)1 : (REAL)0); break;
+        case FG_LEAKY_RELU: d[i] = d[i] * (ai > 0 ? (REAL)1 : slope); break;
+        case FG_TANH: d[i] = d[i] * ((REAL)1 - ai * ai); break;
+        case FG_SIGMOID: d[i] = d[i] * (ai * ((REAL)1 - ai)); break;
+        default: break;
         }
     }
 }
@@ -99,18 +100,20 @@ static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
     return loss;
 }
 
-/* db[k] = sum over rows of d[r, k], rows in order (as numpy's axis-0 sum). */
-static void FG_SUFFIX(fg_col_sums)(ptrdiff_t rows, ptrdiff_t n, const REAL *restrict d,
-                                   REAL *restrict db) {
+/* db[k] = sum over rows of d[r, k] for the columns [0, n) of a block with row stride ld,
+ * rows in order (as numpy's axis-0 sum). */
+static void FG_SUFFIX(fg_col_sums)(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
+                                   const REAL *restrict d, REAL *restrict db) {
     for (ptrdiff_t k = 0; k < n; k++) db[k] = 0;
     for (ptrdiff_t r = 0; r < rows; r++) {
-        const REAL *restrict dr = d + r * n;
+        const REAL *restrict dr = d + r * ld;
         for (ptrdiff_t k = 0; k < n; k++) db[k] = db[k] + dr[k];
     }
 }
 
-/* dw += alpha * w (the L2 penalty's gradient). */
-static void FG_SUFFIX(fg_add_scaled)(ptrdiff_t n, REAL *restrict dw, const REAL *restrict w,
-                                     REAL alpha) {
-    for (ptrdiff_t i = 0; i < n; i++) dw[i] = dw[i] + alpha * w[i];
+/* dw += alpha * w over a (rows x n) block with row stride ld (the L2 penalty's gradient). */
+static void FG_SUFFIX(fg_add_scaled)(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
+                                     REAL *restrict dw, const REAL *restrict w, REAL alpha) {
+    for (ptrdiff_t r = 0; r < rows; r++)
+        for (ptrdiff_t k = 0; k < n; k++) dw[r * ld + k] = dw[r * ld + k] + alpha * w[r * ld + k];
 }

@@ -179,19 +179,16 @@ def test_bad_hyper_parameter_set_in_a_group_changes_nothing(case):
     """Schedules and users edit param_groups between steps: a bad value set in group 2 is
     refused by the next step before group 1 (or anything else) is updated."""
     name, kwargs, match = case
-    if "buffer_init" in kwargs or "nesterov" in kwargs:
-        kwargs = {**STATEFUL[name], **kwargs}
+    if kwargs == {"nesterov": True}:   # the group has momentum: take it away as well
+        kwargs = {"nesterov": True, "momentum": 0.0}
     params = _params([(4,), (3,)])
     opt = OPTIMIZERS[name]([{"params": params[:1]}, {"params": params[1:]}], **STATEFUL[name])
     rng = np.random.default_rng(5)
     opt.step(_grads(rng, params))
-    before = _snapshot(opt, params)
     opt.param_groups[1].update(kwargs)
-    expected_groups = [dict(g) for g in before[2]]
-    expected_groups[1].update(kwargs)
+    before = _snapshot(opt, params)
     with pytest.raises((ValueError, TypeError), match=match):
         opt.step(_grads(rng, params))
-    before = (before[0], before[1], expected_groups)
     _assert_unchanged(before, opt, params)
 
 
@@ -512,13 +509,13 @@ def test_clip_grad_norm_matches_numpy(norm_type, dtype):
                 else np.sum(np.abs(flat) ** norm_type) ** (1.0 / norm_type))
     objects, kept = list(grads), [g.copy() for g in grads]
     # no clipping when max_norm is above the norm: untouched, norm returned
-    total = clip_grad_norm_(grads, expected * 2, norm_type=norm_type)
+    total = clip_grad_norm_(grads, float(expected) * 2, norm_type=norm_type)
     assert isinstance(total, float)
     np.testing.assert_allclose(total, expected, rtol=1e-12)
     for g, k in zip(grads, kept):
         np.testing.assert_array_equal(g, k)
     # clipping to half the norm scales every array in place by max_norm / (norm + 1e-6)
-    max_norm = expected / 2
+    max_norm = float(expected) / 2   # a Python float: float32 grads are scaled in float32
     total = clip_grad_norm_(grads, max_norm, norm_type=norm_type)
     np.testing.assert_allclose(total, expected, rtol=1e-12)
     coef = max_norm / (total + 1e-6)

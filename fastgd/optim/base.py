@@ -179,6 +179,10 @@ class Optimizer:
             raise ValueError(f"state_dict: state for parameters {stray} that no group holds")
         plan = []   # check everything before changing anything
         for gi, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            missing = sorted(set(self.defaults) - set(saved))
+            if missing:
+                raise ValueError(f"state_dict: param group {gi} lacks {missing}, which every "
+                                 f"{type(self).__name__} group holds; is it another optimizer's?")
             merged = {**group, **{k: v for k, v in saved.items() if k != "params"}}
             self._validate_group(merged)
             kept = {name for name in self._state_layout(merged) if name is not None}
