@@ -17,8 +17,8 @@ def config():
         "cpus": _openmp_helpers.omp_num_procs(),
         "default_threads": _threads.get_num_threads(),
         "thread_policy": ("kernels: n_threads= > fastgd.set_num_threads > OpenMP default; "
-                          "BLAS limited to the same count during fit and only called "
-                          "from serial code"),
+                          "the engine splits batches over its own threads and runs "
+                          "single-threaded BLAS inside them (BLAS limited to 1 while it runs)"),
         "blas": _blas_info(),
     }
     return info

@@ -1,15 +1,21 @@
 """The training engine: whole epochs of mini-batch gradient descent in C, without the GIL.
 
-Design: per mini-batch -- gather the epoch's next rows into a contiguous batch buffer
-(converting dtype, from any strides, so C/F-ordered arrays and memmaps are read in place),
-forward through BLAS GEMMs (scipy.linalg.cython_blas: nothing linked at build time, the
-route scikit-learn's Cython takes) with the bias and activation fused into one pass after
-each GEMM, the loss and its gradient in one pass over the logits, backward GEMMs with the
-activation derivative applied in place, then the optimizer's fused kernel over the flat
-parameter buffer. Nothing is allocated per batch: every buffer is made once per fit by
-Engine(). BLAS is only called from this serial code (never inside prange); element-wise
-passes split rows over OpenMP threads when a batch is large enough to pay for them, with
-per-block loss partials summed in block order so the loss does not depend on scheduling.
+Design: per mini-batch, three steps, each one OpenMP region (or plain serial code when one
+thread is enough):
+1. rows: the batch's rows are split into one block per thread; each thread gathers its rows
+   (converting dtype, from any strides, so C/F-ordered arrays and memmaps are read in
+   place), runs them forward through every layer (a GEMM on its rows, then bias and
+   activation fused into one pass), computes their loss and dL/dlogits in one pass, and
+   back-propagates dL/dZ through every layer -- all row-local, so no thread waits;
+2. columns: each layer's weight gradient dW = A^T dZ, bias gradient and L2 term are split
+   by output columns, so every gradient element is written by exactly one thread: no
+   reduction, and the same arithmetic whatever the thread count;
+3. the optimizer's fused kernel over the flat parameter buffer.
+GEMMs are single-threaded BLAS calls (scipy.linalg.cython_blas: nothing linked at build
+time, the route scikit-learn's Cython takes) made from inside our threads, so fit limits
+BLAS to one thread: one thread pool, ours, and no oversubscription (BLAS's own threads
+plus OpenMP's spinning team were measured 20-70x slower on 2 cores). Nothing is allocated
+per batch: every buffer is made once by Engine(). Loss partials are summed in block order.
 Mirrors fastgd/reference/mlp.py and fastgd/reference/train.py.
 """
 cimport cython
@@ -39,16 +45,16 @@ cdef extern from "fg_mlp.h" nogil:
         FG_SOFTMAX, FG_SIGMOID_OUT, FG_LINEAR
     void fg_bias_act_f32(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, float *z, const float *b, fg_activation act)
     void fg_bias_act_f64(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, double *z, const double *b, fg_activation act)
-    void fg_act_backward_f32(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, float *a, const float *d, fg_activation act)
-    void fg_act_backward_f64(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, double *a, const double *d, fg_activation act)
+    void fg_act_backward_f32(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, const float *a, float *d, fg_activation act)
+    void fg_act_backward_f64(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, const double *a, double *d, fg_activation act)
     double fg_output_loss_f32(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, float *z, const float *b,
                               const int64_t *labels, const float *targets, fg_output out, float inv_b)
     double fg_output_loss_f64(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, double *z, const double *b,
                               const int64_t *labels, const double *targets, fg_output out, double inv_b)
-    void fg_col_sums_f32(Py_ssize_t rows, Py_ssize_t n, const float *d, float *db)
-    void fg_col_sums_f64(Py_ssize_t rows, Py_ssize_t n, const double *d, double *db)
-    void fg_add_scaled_f32(Py_ssize_t n, float *dw, const float *w, float alpha)
-    void fg_add_scaled_f64(Py_ssize_t n, double *dw, const double *w, double alpha)
+    void fg_col_sums_f32(Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, const float *d, float *db)
+    void fg_col_sums_f64(Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, const double *d, double *db)
+    void fg_add_scaled_f32(Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, float *dw, const float *w, float alpha)
+    void fg_add_scaled_f64(Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, double *dw, const double *w, double alpha)
 
 ACTIVATION_IDS = {"relu": FG_RELU, "leaky_relu": FG_LEAKY_RELU, "tanh": FG_TANH,
                   "sigmoid": FG_SIGMOID, "identity": FG_IDENTITY}
@@ -70,7 +76,7 @@ cdef struct Net:
     char *params
     char *grads
     char *acts[MAX_LAYERS + 1]   # acts[0]: the batch's inputs; acts[l]: layer l's outputs
-    char *scratch                # dL/dA of a hidden layer, before the activation derivative
+    char *dz[MAX_LAYERS + 1]     # dz[l]: dL/dZ of layer l (dz[L] is acts[L], overwritten)
     int64_t *labels              # the batch's class ids (softmax)
     char *targets                # the batch's target values (sigmoid, linear)
 
@@ -93,6 +99,8 @@ cdef inline void _gemm(bint is_double, char ta, char tb, int m, int n, int k,
                        char *a, int lda, char *b, int ldb, char *c, int ldc) noexcept nogil:
     cdef double one_d = 1.0, zero_d = 0.0
     cdef float one_f = 1.0, zero_f = 0.0
+    if m == 0 or n == 0:
+        return
     if is_double:
         dgemm(&ta, &tb, &m, &n, &k, &one_d, <double *>a, &lda, <double *>b, &ldb, &zero_d,
               <double *>c, &ldc)
@@ -105,108 +113,133 @@ cdef inline Py_ssize_t _isz(const Net *net) noexcept nogil:
     return 8 if net.is_double else 4
 
 
-cdef void _forward_gemm(Net *net, int l, int B) noexcept nogil:
-    """acts[l+1] (B x n_out) = acts[l] (B x n_in) @ W_l (n_in x n_out)."""
-    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
-    _gemm(net.is_double, b'N', b'N', n_out, B, n_in, net.params + net.w_off[l] * _isz(net),
-          n_out, net.acts[l], n_in, net.acts[l + 1], n_out)
+cdef inline char *_row(const Net *net, char *buf, int width, Py_ssize_t r) noexcept nogil:
+    return buf + r * width * _isz(net)
 
 
-cdef void _weight_grad_gemm(Net *net, int l, int B) noexcept nogil:
-    """dW_l (n_in x n_out) = acts[l]^T (n_in x B) @ dZ (B x n_out); dZ lives in acts[l+1]."""
-    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
-    _gemm(net.is_double, b'N', b'T', n_out, n_in, B, net.acts[l + 1], n_out, net.acts[l], n_in,
-          net.grads + net.w_off[l] * _isz(net), n_out)
-
-
-cdef void _input_grad_gemm(Net *net, int l, int B) noexcept nogil:
-    """scratch (B x n_in) = dZ (B x n_out) @ W_l^T."""
-    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
-    _gemm(net.is_double, b'T', b'N', n_in, B, n_out, net.params + net.w_off[l] * _isz(net),
-          n_out, net.acts[l + 1], n_out, net.scratch, n_in)
-
-
-# ---------------------------------------------------------------- row passes
-
-cdef inline int _blocks(const Net *net, Py_ssize_t rows, Py_ssize_t width) noexcept nogil:
-    """How many row blocks (threads) a pass over rows x width elements is worth."""
-    cdef Py_ssize_t t = (rows * width) // PAR_MIN
-    if t > net.n_threads:
-        t = net.n_threads
-    if t > rows:
-        t = rows
+cdef inline int _split(Py_ssize_t work, Py_ssize_t units, int n_threads) noexcept nogil:
+    """Blocks worth making for ``work`` elements over ``units`` rows/columns."""
+    cdef Py_ssize_t t = work // PAR_MIN
+    if t > n_threads:
+        t = n_threads
+    if t > units:
+        t = units
     if t > MAX_BLOCKS:
         t = MAX_BLOCKS
     return <int>t if t > 1 else 1
 
 
-cdef void _bias_act(Net *net, int l, Py_ssize_t B) noexcept nogil:
-    cdef Py_ssize_t n = net.sizes[l + 1], j, r0, r1
-    cdef int nb = _blocks(net, B, n)
-    cdef char *b = net.params + net.b_off[l] * _isz(net)
-    if nb == 1:
-        _bias_act_rows(net, l, 0, B, b)
-    else:
-        for j in prange(nb, schedule="static", num_threads=nb):
-            r0 = B * j // nb
-            r1 = B * (j + 1) // nb
-            _bias_act_rows(net, l, r0, r1, b)
+# ---------------------------------------------------------------- step 1: rows
 
-
-cdef inline void _bias_act_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1, char *b) noexcept nogil:
+cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ssize_t r0,
+                          Py_ssize_t r1, Py_ssize_t B, bint backward) noexcept nogil:
+    """Gather rows [r0, r1) of the batch and run them forward (and backward: dL/dZ of every
+    layer for these rows). Returns the rows' summed data loss (0 when not backward)."""
+    cdef int l, L = net.n_layers, n_in, n_out
+    cdef int nr = <int>(r1 - r0)
+    cdef Py_ssize_t r
+    cdef double loss = 0.0
+    cdef char *bias
+    if nr <= 0:
+        return 0.0
+    _gather_block(data.X, data.x_row, data.x_col, data.x_double,
+                  net.acts[0], net.is_double, rows, r0, r1, net.sizes[0])
+    if backward:
+        if data.labels != NULL:
+            for r in range(r0, r1):
+                net.labels[r] = data.labels[rows[r]]
+        else:
+            _gather_block(data.Y, data.y_row, data.y_col, data.y_double, net.targets,
+                          net.is_double, rows, r0, r1, net.sizes[L])
+    for l in range(L):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        # Z[r0:r1] (nr x n_out) = A[r0:r1] (nr x n_in) @ W (n_in x n_out)
+        _gemm(net.is_double, b'N', b'N', n_out, nr, n_in, net.params + net.w_off[l] * _isz(net),
+              n_out, _row(net, net.acts[l], n_in, r0), n_in,
+              _row(net, net.acts[l + 1], n_out, r0), n_out)
+        if l < L - 1:
+            bias = net.params + net.b_off[l] * _isz(net)
+            if net.is_double:
+                fg_bias_act_f64(r0, r1, n_out, <double *>net.acts[l + 1], <double *>bias, net.act)
+            else:
+                fg_bias_act_f32(r0, r1, n_out, <float *>net.acts[l + 1], <float *>bias, net.act)
+    if not backward:
+        return 0.0
+    bias = net.params + net.b_off[L - 1] * _isz(net)
     if net.is_double:
-        fg_bias_act_f64(r0, r1, net.sizes[l + 1], <double *>net.acts[l + 1], <double *>b, net.act)
+        loss = fg_output_loss_f64(r0, r1, net.sizes[L], <double *>net.acts[L], <double *>bias,
+                                  net.labels, <double *>net.targets, net.out, 1.0 / B)
     else:
-        fg_bias_act_f32(r0, r1, net.sizes[l + 1], <float *>net.acts[l + 1], <float *>b, net.act)
+        loss = fg_output_loss_f32(r0, r1, net.sizes[L], <float *>net.acts[L], <float *>bias,
+                                  net.labels, <float *>net.targets, net.out, <float>(1.0 / B))
+    for l in range(L - 1, 0, -1):
+        n_in = net.sizes[l]
+        n_out = net.sizes[l + 1]
+        # dA_l[r0:r1] (nr x n_in) = dZ_{l+1}[r0:r1] (nr x n_out) @ W_l^T
+        _gemm(net.is_double, b'T', b'N', n_in, nr, n_out, net.params + net.w_off[l] * _isz(net),
+              n_out, _row(net, net.dz[l + 1], n_out, r0), n_out,
+              _row(net, net.dz[l], n_in, r0), n_in)
+        if net.is_double:
+            fg_act_backward_f64(r0, r1, n_in, <double *>net.acts[l], <double *>net.dz[l], net.act)
+        else:
+            fg_act_backward_f32(r0, r1, n_in, <float *>net.acts[l], <float *>net.dz[l], net.act)
+    return loss
 
 
-cdef void _act_backward(Net *net, int l, Py_ssize_t B) noexcept nogil:
-    """acts[l] = scratch * act'(acts[l]) : dL/dZ of hidden layer l, over its outputs."""
-    cdef Py_ssize_t n = net.sizes[l], j, r0, r1
-    cdef int nb = _blocks(net, B, n)
-    if nb == 1:
-        _act_backward_rows(net, l, 0, B)
-    else:
-        for j in prange(nb, schedule="static", num_threads=nb):
-            r0 = B * j // nb
-            r1 = B * (j + 1) // nb
-            _act_backward_rows(net, l, r0, r1)
-
-
-cdef inline void _act_backward_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    if net.is_double:
-        fg_act_backward_f64(r0, r1, net.sizes[l], <double *>net.acts[l], <double *>net.scratch, net.act)
-    else:
-        fg_act_backward_f32(r0, r1, net.sizes[l], <float *>net.acts[l], <float *>net.scratch, net.act)
-
-
-cdef double _output_loss(Net *net, Py_ssize_t B) noexcept nogil:
-    """Sum over the batch's rows of the data loss; leaves dL/dZ in the logits buffer."""
-    cdef int L = net.n_layers
-    cdef Py_ssize_t n = net.sizes[L], j, r0, r1
-    cdef int nb = _blocks(net, B, n * 8)   # exp/log per element: worth threads sooner
+cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B,
+                       bint backward) noexcept nogil:
+    """Step 1 over the whole batch: one row block per thread; loss partials summed in order."""
+    cdef int j, nb = _split(B * net.n_params // 64, B, net.n_threads)
     cdef double partial[MAX_BLOCKS]
     cdef double total = 0.0
-    cdef char *b = net.params + net.b_off[L - 1] * _isz(net)
     if nb == 1:
-        return _output_loss_rows(net, 0, B, B, b)
+        return _rows_forward(net, data, rows, 0, B, B, backward)
     for j in prange(nb, schedule="static", num_threads=nb):
-        r0 = B * j // nb
-        r1 = B * (j + 1) // nb
-        partial[j] = _output_loss_rows(net, r0, r1, B, b)
+        partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B, backward)
     for j in range(nb):
         total += partial[j]
     return total
 
 
-cdef inline double _output_loss_rows(Net *net, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t B,
-                                     char *b) noexcept nogil:
-    cdef int L = net.n_layers
+# ---------------------------------------------------------------- step 2: columns
+
+cdef void _cols_grad(Net *net, int l, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t B) noexcept nogil:
+    """dW_l[:, c0:c1], db_l[c0:c1] (and the L2 term) from acts[l] and dz[l+1]."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1], nc = <int>(c1 - c0)
+    cdef Py_ssize_t isz = _isz(net)
+    cdef char *dw = net.grads + (net.w_off[l] + c0) * isz
+    cdef char *w = net.params + (net.w_off[l] + c0) * isz
+    cdef char *dz = net.dz[l + 1] + c0 * isz
+    cdef char *db = net.grads + (net.b_off[l] + c0) * isz
+    if nc <= 0:
+        return
+    # dW[:, c0:c1] (n_in x nc) = A^T (n_in x B) @ dZ[:, c0:c1] (B x nc)
+    _gemm(net.is_double, b'N', b'T', nc, n_in, <int>B, dz, n_out, net.acts[l], n_in, dw, n_out)
     if net.is_double:
-        return fg_output_loss_f64(r0, r1, net.sizes[L], <double *>net.acts[L], <double *>b,
-                                  net.labels, <double *>net.targets, net.out, 1.0 / B)
-    return fg_output_loss_f32(r0, r1, net.sizes[L], <float *>net.acts[L], <float *>b,
-                              net.labels, <float *>net.targets, net.out, <float>(1.0 / B))
+        if net.alpha != 0.0:
+            fg_add_scaled_f64(n_in, nc, n_out, <double *>dw, <double *>w, net.alpha)
+        fg_col_sums_f64(B, nc, n_out, <double *>dz, <double *>db)
+    else:
+        if net.alpha != 0.0:
+            fg_add_scaled_f32(n_in, nc, n_out, <float *>dw, <float *>w, <float>net.alpha)
+        fg_col_sums_f32(B, nc, n_out, <float *>dz, <float *>db)
+
+
+cdef void _cols_step(Net *net, Py_ssize_t B) noexcept nogil:
+    """Step 2: every layer's gradient, split by output columns (task j: block j % T of
+    layer j // T, so each thread gets a share of every layer)."""
+    cdef int l, j, T = _split(B * net.n_params, net.n_threads, net.n_threads)
+    cdef int n_tasks
+    cdef Py_ssize_t n_out
+    if T == 1:
+        for l in range(net.n_layers):
+            _cols_grad(net, l, 0, net.sizes[l + 1], B)
+        return
+    n_tasks = net.n_layers * T
+    for j in prange(n_tasks, schedule="static", chunksize=1, num_threads=T):
+        n_out = net.sizes[j // T + 1]
+        _cols_grad(net, j // T, n_out * (j % T) // T, n_out * (j % T + 1) // T, B)
 
 
 # ---------------------------------------------------------------- gather
@@ -250,63 +283,11 @@ cdef void _gather_block(char *base, Py_ssize_t row_stride, Py_ssize_t col_stride
             _gather_rows(<float *>NULL, <float *>dst, base, row_stride, col_stride, rows, r0, r1, width)
 
 
-cdef void _gather(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B) noexcept nogil:
-    """Copy the batch's rows (and labels or targets) into the contiguous batch buffers."""
-    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[net.n_layers], j, r0, r1, r
-    cdef int nb = _blocks(net, B, n_in)
-    if nb == 1:
-        _gather_block(data.X, data.x_row, data.x_col, data.x_double, net.acts[0],
-                      net.is_double, rows, 0, B, n_in)
-    else:
-        for j in prange(nb, schedule="static", num_threads=nb):
-            r0 = B * j // nb
-            r1 = B * (j + 1) // nb
-            _gather_block(data.X, data.x_row, data.x_col, data.x_double, net.acts[0],
-                          net.is_double, rows, r0, r1, n_in)
-    if data.labels != NULL:
-        for r in range(B):
-            net.labels[r] = data.labels[rows[r]]
-    else:
-        _gather_block(data.Y, data.y_row, data.y_col, data.y_double, net.targets,
-                      net.is_double, rows, 0, B, n_out)
-
-
-# ---------------------------------------------------------------- one batch
-
-cdef void _forward(Net *net, Py_ssize_t B) noexcept nogil:
-    """Hidden layers (GEMM + fused bias/activation) and the last GEMM (logits, no bias)."""
-    cdef int l
-    for l in range(net.n_layers):
-        _forward_gemm(net, l, <int>B)
-        if l < net.n_layers - 1:
-            _bias_act(net, l, B)
-
-
-cdef double _forward_backward(Net *net, Py_ssize_t B) noexcept nogil:
-    """Mean data loss of the batch in acts[0]; leaves every gradient in net.grads."""
-    cdef int l
-    cdef Py_ssize_t n_w, n_out
-    cdef double loss
-    _forward(net, B)
-    loss = _output_loss(net, B) / B
-    for l in range(net.n_layers - 1, -1, -1):
-        _weight_grad_gemm(net, l, <int>B)
-        n_out = net.sizes[l + 1]
-        n_w = net.sizes[l] * n_out
-        if net.alpha != 0.0:
-            if net.is_double:
-                fg_add_scaled_f64(n_w, <double *>(net.grads + net.w_off[l] * 8),
-                                  <double *>(net.params + net.w_off[l] * 8), net.alpha)
-            else:
-                fg_add_scaled_f32(n_w, <float *>(net.grads + net.w_off[l] * 4),
-                                  <float *>(net.params + net.w_off[l] * 4), <float>net.alpha)
-        if net.is_double:
-            fg_col_sums_f64(B, n_out, <double *>net.acts[l + 1], <double *>(net.grads + net.b_off[l] * 8))
-        else:
-            fg_col_sums_f32(B, n_out, <float *>net.acts[l + 1], <float *>(net.grads + net.b_off[l] * 4))
-        if l > 0:
-            _input_grad_gemm(net, l, <int>B)
-            _act_backward(net, l, B)
+cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
+                              Py_ssize_t B) noexcept nogil:
+    """Mean data loss of the batch ``rows``; leaves every gradient in net.grads."""
+    cdef double loss = _rows_step(net, data, rows, B, True) / B
+    _cols_step(net, B)
     return loss
 
 
@@ -340,7 +321,7 @@ cdef class Engine:
     def __init__(self, cnp.ndarray params, cnp.ndarray grads, sizes, str activation,
                  str output, double alpha, Py_ssize_t batch_max, int n_threads):
         cdef int l, L = len(sizes) - 1
-        cdef Py_ssize_t off = 0, widest = 1
+        cdef Py_ssize_t off = 0
         if L < 1 or L > MAX_LAYERS:
             raise ValueError(f"layer_sizes: between 2 and {MAX_LAYERS + 1} entries, got {L + 1}")
         self.net.n_layers = L
@@ -348,7 +329,7 @@ cdef class Engine:
         self.net.act = ACTIVATION_IDS[activation]
         self.net.out = OUTPUT_IDS[output]
         self.net.alpha = alpha
-        self.net.n_threads = max(1, n_threads)
+        self.net.n_threads = max(1, min(n_threads, MAX_BLOCKS))
         self.net.batch_max = batch_max
         for l in range(L + 1):
             self.net.sizes[l] = sizes[l]
@@ -357,28 +338,25 @@ cdef class Engine:
             off += sizes[l] * sizes[l + 1]
             self.net.b_off[l] = off
             off += sizes[l + 1]
-            if 0 < l and sizes[l] > widest:
-                widest = sizes[l]
         if off != params.size or grads.size != params.size:
             raise ValueError("Engine: parameter buffer does not match the layer sizes")
         self.net.n_params = off
         self.net.params = <char *>cnp.PyArray_DATA(params)
         self.net.grads = <char *>cnp.PyArray_DATA(grads)
-        dtype = params.dtype
         self._keep = [params, grads]
         for l in range(L + 1):
-            a = np.empty(batch_max * sizes[l], dtype=dtype)
-            self._keep.append(a)
-            self.net.acts[l] = <char *>cnp.PyArray_DATA(a)
-        a = np.empty(batch_max * widest, dtype=dtype)
+            self.net.acts[l] = self._buffer(batch_max * sizes[l], params.dtype)
+            # hidden layers keep dL/dZ apart from their outputs (both feed the weight
+            # gradients); the logits are overwritten by their gradient in place
+            self.net.dz[l] = (self._buffer(batch_max * sizes[l], params.dtype)
+                              if 0 < l < L else self.net.acts[l])
+        self.net.labels = <int64_t *>self._buffer(batch_max, np.int64)
+        self.net.targets = self._buffer(batch_max * sizes[L], params.dtype)
+
+    cdef char *_buffer(self, Py_ssize_t n, dtype) except NULL:
+        a = np.zeros(max(n, 1), dtype=dtype)
         self._keep.append(a)
-        self.net.scratch = <char *>cnp.PyArray_DATA(a)
-        a = np.zeros(batch_max, dtype=np.int64)
-        self._keep.append(a)
-        self.net.labels = <int64_t *>cnp.PyArray_DATA(a)
-        a = np.zeros(batch_max * sizes[L], dtype=dtype)
-        self._keep.append(a)
-        self.net.targets = <char *>cnp.PyArray_DATA(a)
+        return <char *>cnp.PyArray_DATA(a)
 
     def run_epoch(self, X, labels, Y, cnp.ndarray order, Py_ssize_t batch_size,
                   Py_ssize_t n_batches, dict hyper, list state, lrs):
@@ -418,8 +396,7 @@ cdef class Engine:
             for b in range(n_batches):
                 r0 = b * batch_size
                 B = n - r0 if n - r0 < batch_size else batch_size
-                _gather(&self.net, &data, rows + r0, B)
-                loss = _forward_backward(&self.net, B)
+                loss = _forward_backward(&self.net, &data, rows + r0, B)
                 if not isfinite(loss):
                     bad = b
                     break
@@ -443,8 +420,7 @@ cdef class Engine:
         if n > self.net.batch_max:
             raise ValueError("loss_and_grads: more rows than the engine's buffers")
         with nogil:
-            _gather(&self.net, &data, rows, n)
-            loss = _forward_backward(&self.net, n)
+            loss = _forward_backward(&self.net, &data, rows, n)
         return loss
 
     def logits(self, X, cnp.ndarray out):
@@ -461,10 +437,7 @@ cdef class Engine:
             r0 = 0
             while r0 < n:
                 B = n - r0 if n - r0 < self.net.batch_max else self.net.batch_max
-                _gather_block(data.X, data.x_row, data.x_col, data.x_double,
-                              self.net.acts[0], self.net.is_double, rows + r0, 0, B,
-                              self.net.sizes[0])
-                _forward(&self.net, B)
+                _rows_step(&self.net, &data, rows + r0, B, False)
                 memcpy(dst + r0 * n_out * isz, self.net.acts[L], B * n_out * isz)
                 r0 += B
         b0 = self.net.b_off[L - 1]

@@ -149,7 +149,8 @@ class MLP:
         """Last layer's pre-activations, computed by the C engine in chunks of rows."""
         X = self.check_X(X)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        return self._engine(min(X.shape[0], 4096)).logits(X, out)
+        with _threads.single_threaded_blas():
+            return self._engine(min(X.shape[0], 4096)).logits(X, out)
 
     def predict_proba(self, X):
         if self.output == "linear":
@@ -170,7 +171,8 @@ class MLP:
         """Mean loss (+ L2 penalty) over all rows and copies of every parameter's gradient."""
         X = self.check_X(X)
         labels, Y = self.encode_targets(y, X.shape[0])
-        loss = self._engine(X.shape[0]).loss_and_grads(X, labels, Y)
+        with _threads.single_threaded_blas():
+            loss = self._engine(X.shape[0]).loss_and_grads(X, labels, Y)
         return loss + ref.l2_penalty(self._params, self.alpha), [g.copy() for g in self._grads]
 
     def loss(self, X, y):
@@ -178,7 +180,8 @@ class MLP:
         X = self.check_X(X)
         labels, Y = self.encode_targets(y, X.shape[0])
         z = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        z = self._engine(min(X.shape[0], 4096)).logits(X, z)
+        with _threads.single_threaded_blas():
+            z = self._engine(min(X.shape[0], 4096)).logits(X, z)
         data, _ = ref.data_loss_and_dlogits(z, labels if labels is not None else Y, self.output)
         return data + ref.l2_penalty(self._params, self.alpha)
 

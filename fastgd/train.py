@@ -49,8 +49,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         grad_fn = _custom_loss_grad_fn(model, loss) if loss is not None else \
             _engine_grad_fn(model, min(batch_size, run.n), n_threads)
         runner = lambda order, nb: python_epoch(run, optimizer, schedule, order, nb, grad_fn)  # noqa: E731
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=n_threads, user_api="blas"):
+    with _threads.single_threaded_blas():
         return run_epochs(run, model, optimizer, schedule, runner, fast_path=engine_ok)
 
 
