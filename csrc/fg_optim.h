@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fg_platform.h"
+
 typedef enum {
     FG_SGD = 0,
     FG_MOMENTUM = 1,   /* the lesson's EWA momentum */
@@ -51,7 +53,8 @@ typedef struct {
     double step_size;              /* multiplies the update direction */
     double step_size2;             /* NAdam: coefficient of m_t/d */
     double denom_scale;            /* Adam: sqrt(1 - beta2^t); NAdam: 1 - beta2^t */
-    double decay_factor;           /* decoupled weight decay: 1 - lr*wd */
+    double decay_factor;           /* decoupled weight decay: 1 - lr*wd, else exactly 1 */
+    double grad_sign;              /* -1 with maximize, else 1 (both exact) */
 } fg_step;
 
 /* mirrors the scalar parts of reference.optim.*_step */
@@ -62,7 +65,8 @@ static inline void fg_prepare(fg_step *s) {
     s->step_size = s->lr;
     s->step_size2 = 0.0;
     s->denom_scale = 1.0;
-    s->decay_factor = 1.0 - s->lr * s->weight_decay;
+    s->decay_factor = s->decoupled_weight_decay ? 1.0 - s->lr * s->weight_decay : 1.0;
+    s->grad_sign = s->maximize ? -1.0 : 1.0;
     switch (s->rule) {
     case FG_MOMENTUM:
         if (s->bias_correction) s->step_size = s->lr / (1.0 - pow(s->momentum, t));

@@ -48,22 +48,23 @@ static void FG_SUFFIX(fg_momentum)(const fg_step *s, ptrdiff_t n, REAL *restrict
     }
 }
 
-/* mirrors reference.optim.adam_step (Adam, AdamW, AMSGrad, epsilon-hat) */
-static void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
-                               const REAL *restrict g, REAL *restrict m, REAL *restrict v,
-                               REAL *restrict vmax) {
+/* mirrors reference.optim.adam_step (Adam, AdamW, AMSGrad, epsilon-hat). The options that
+ * change which arrays are touched (amsgrad) or add a term (L2) are compile-time constants
+ * of the body, so each combination is its own branch-free, vectorised loop; maximize,
+ * decoupled decay and epsilon-hat are exact multiplications/divisions by +-1 or 1 (see
+ * fg_prepare), so they need no branch at all. */
+static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                              const REAL *restrict g, REAL *restrict m,
+                                              REAL *restrict v, REAL *restrict vmax,
+                                              const int amsgrad, const int l2) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
     const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL step_size = (REAL)s->step_size, denom_scale = (REAL)s->denom_scale;
-    const REAL decay = (REAL)s->decay_factor;
-    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
-    const int decoupled = s->weight_decay != 0.0 && s->decoupled_weight_decay;
-    const int amsgrad = s->amsgrad, hat = s->epsilon_hat, maximize = s->maximize;
+    const REAL decay = (REAL)s->decay_factor, sign = (REAL)s->grad_sign;
     for (ptrdiff_t i = 0; i < n; i++) {
-        REAL pi = p[i];
-        REAL gi = maximize ? -g[i] : g[i];
-        if (decoupled) pi = pi * decay;
+        const REAL pi = p[i] * decay;
+        REAL gi = g[i] * sign;
         if (l2) gi = gi + wd * pi;
         const REAL mi = b1 * m[i] + c1 * gi;
         REAL vi = b2 * v[i] + c2 * (gi * gi);
@@ -73,20 +74,35 @@ static void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
             vi = vmax[i] > vi ? vmax[i] : vi;
             vmax[i] = vi;
         }
-        const REAL denom = hat ? FG_SQRT(vi) + eps : FG_SQRT(vi) / denom_scale + eps;
-        p[i] = pi - step_size * (mi / denom);
+        p[i] = pi - step_size * (mi / (FG_SQRT(vi) / denom_scale + eps));
     }
 }
 
-/* mirrors reference.optim.rmsprop_step */
-static void FG_SUFFIX(fg_rmsprop)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
-                                  const REAL *restrict g, REAL *restrict sq,
-                                  REAL *restrict gavg, REAL *restrict buf) {
+static void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                               const REAL *restrict g, REAL *restrict m, REAL *restrict v,
+                               REAL *restrict vmax) {
+    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
+    if (s->amsgrad) {
+        if (l2) FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1);
+        else FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0);
+    } else {
+        if (l2) FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1);
+        else FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0);
+    }
+}
+
+/* mirrors reference.optim.rmsprop_step. eps sits inside or outside the square root by
+ * adding it in one place and 0 (exact) in the other; the state-changing options are
+ * compile-time constants of the body. */
+static FG_INLINE void FG_SUFFIX(fg_rmsprop_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                                 const REAL *restrict g, REAL *restrict sq,
+                                                 REAL *restrict gavg, REAL *restrict buf,
+                                                 const int centered, const int has_mu,
+                                                 const int has_wd) {
     const REAL alpha = (REAL)s->beta2, c = (REAL)(1.0 - s->beta2);
-    const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay, lr = (REAL)s->lr;
-    const REAL mu = (REAL)s->momentum;
-    const int has_wd = s->weight_decay != 0.0, centered = s->centered;
-    const int inside = s->eps_inside_sqrt, has_mu = s->momentum > 0.0;
+    const REAL wd = (REAL)s->weight_decay, lr = (REAL)s->lr, mu = (REAL)s->momentum;
+    const REAL eps_in = s->eps_inside_sqrt ? (REAL)s->eps : (REAL)0;
+    const REAL eps_out = s->eps_inside_sqrt ? (REAL)0 : (REAL)s->eps;
     for (ptrdiff_t i = 0; i < n; i++) {
         REAL gi = g[i];
         if (has_wd) gi = gi + wd * p[i];
@@ -98,7 +114,7 @@ static void FG_SUFFIX(fg_rmsprop)(const fg_step *s, ptrdiff_t n, REAL *restrict 
             gavg[i] = ai;
             var = si - ai * ai;
         }
-        const REAL denom = inside ? FG_SQRT(var + eps) : FG_SQRT(var) + eps;
+        const REAL denom = FG_SQRT(var + eps_in) + eps_out;
         if (has_mu) {
             const REAL bi = mu * buf[i] + gi / denom;
             buf[i] = bi;
@@ -108,6 +124,26 @@ static void FG_SUFFIX(fg_rmsprop)(const fg_step *s, ptrdiff_t n, REAL *restrict 
         }
     }
 }
+
+#define FG_RMSPROP_CALL(C, M, W) \
+    FG_SUFFIX(fg_rmsprop_body)(s, n, p, g, sq, gavg, buf, C, M, W)
+
+static void FG_SUFFIX(fg_rmsprop)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                  const REAL *restrict g, REAL *restrict sq,
+                                  REAL *restrict gavg, REAL *restrict buf) {
+    const int c = s->centered != 0, m = s->momentum > 0.0, w = s->weight_decay != 0.0;
+    switch (c * 4 + m * 2 + w) {
+    case 0: FG_RMSPROP_CALL(0, 0, 0); break;
+    case 1: FG_RMSPROP_CALL(0, 0, 1); break;
+    case 2: FG_RMSPROP_CALL(0, 1, 0); break;
+    case 3: FG_RMSPROP_CALL(0, 1, 1); break;
+    case 4: FG_RMSPROP_CALL(1, 0, 0); break;
+    case 5: FG_RMSPROP_CALL(1, 0, 1); break;
+    case 6: FG_RMSPROP_CALL(1, 1, 0); break;
+    default: FG_RMSPROP_CALL(1, 1, 1); break;
+    }
+}
+#undef FG_RMSPROP_CALL
 
 /* mirrors reference.optim.adagrad_step */
 static void FG_SUFFIX(fg_adagrad)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
@@ -164,20 +200,17 @@ static void FG_SUFFIX(fg_adamax)(const fg_step *s, ptrdiff_t n, REAL *restrict p
 }
 
 /* mirrors reference.optim.nadam_step */
-static void FG_SUFFIX(fg_nadam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
-                                const REAL *restrict g, REAL *restrict m,
-                                REAL *restrict v) {
+static FG_INLINE void FG_SUFFIX(fg_nadam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                               const REAL *restrict g, REAL *restrict m,
+                                               REAL *restrict v, const int l2) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
     const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL bc2 = (REAL)s->denom_scale, decay = (REAL)s->decay_factor;
     const REAL cg = (REAL)s->step_size, cm = (REAL)s->step_size2;
-    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
-    const int decoupled = s->weight_decay != 0.0 && s->decoupled_weight_decay;
     for (ptrdiff_t i = 0; i < n; i++) {
-        REAL pi = p[i];
+        REAL pi = p[i] * decay;
         REAL gi = g[i];
-        if (decoupled) pi = pi * decay;
         if (l2) gi = gi + wd * pi;
         const REAL mi = b1 * m[i] + c1 * gi;
         const REAL vi = b2 * v[i] + c2 * (gi * gi);
@@ -189,21 +222,27 @@ static void FG_SUFFIX(fg_nadam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
     }
 }
 
-/* mirrors reference.optim.radam_step */
-static void FG_SUFFIX(fg_radam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+static void FG_SUFFIX(fg_nadam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                 const REAL *restrict g, REAL *restrict m,
                                 REAL *restrict v) {
+    if (s->weight_decay != 0.0 && !s->decoupled_weight_decay)
+        FG_SUFFIX(fg_nadam_body)(s, n, p, g, m, v, 1);
+    else
+        FG_SUFFIX(fg_nadam_body)(s, n, p, g, m, v, 0);
+}
+
+/* mirrors reference.optim.radam_step */
+static FG_INLINE void FG_SUFFIX(fg_radam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                               const REAL *restrict g, REAL *restrict m,
+                                               REAL *restrict v, const int l2,
+                                               const int rectified) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
     const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL scale = (REAL)s->step_size, decay = (REAL)s->decay_factor;
-    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
-    const int decoupled = s->weight_decay != 0.0 && s->decoupled_weight_decay;
-    const int rectified = s->rectified;
     for (ptrdiff_t i = 0; i < n; i++) {
-        REAL pi = p[i];
+        const REAL pi = p[i] * decay;
         REAL gi = g[i];
-        if (decoupled) pi = pi * decay;
         if (l2) gi = gi + wd * pi;
         const REAL mi = b1 * m[i] + c1 * gi;
         const REAL vi = b2 * v[i] + c2 * (gi * gi);
@@ -213,9 +252,22 @@ static void FG_SUFFIX(fg_radam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
     }
 }
 
+static void FG_SUFFIX(fg_radam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                const REAL *restrict g, REAL *restrict m,
+                                REAL *restrict v) {
+    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
+    if (l2) {
+        if (s->rectified) FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 1, 1);
+        else FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 1, 0);
+    } else {
+        if (s->rectified) FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 0, 1);
+        else FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 0, 0);
+    }
+}
+
 /* One rule over [0, n). s1..s3 are the rule's state arrays (see fg_n_state); unused
  * ones may be NULL. */
-static void FG_SUFFIX(fg_apply)(const fg_step *s, ptrdiff_t n, REAL *p, const REAL *g,
+FG_CLONES static void FG_SUFFIX(fg_apply)(const fg_step *s, ptrdiff_t n, REAL *p, const REAL *g,
                                 REAL *s1, REAL *s2, REAL *s3) {
     switch (s->rule) {
     case FG_SGD: FG_SUFFIX(fg_sgd)(s, n, p, g, s1); break;
@@ -232,7 +284,7 @@ static void FG_SUFFIX(fg_apply)(const fg_step *s, ptrdiff_t n, REAL *p, const RE
 }
 
 /* The bandwidth probe: Adam's access pattern (read 4 arrays, write 3) with no math. */
-static void FG_SUFFIX(fg_probe)(ptrdiff_t n, REAL *restrict p, const REAL *restrict g,
+FG_CLONES static void FG_SUFFIX(fg_probe)(ptrdiff_t n, REAL *restrict p, const REAL *restrict g,
                                 REAL *restrict m, REAL *restrict v) {
     for (ptrdiff_t i = 0; i < n; i++) {
         const REAL pi = p[i], gi = g[i], mi = m[i], vi = v[i];

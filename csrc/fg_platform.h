@@ -43,4 +43,25 @@ static inline const char *fg_simd_level(void) {
 #endif
 }
 
+/* Kernels are built for the portable baseline and, where the toolchain can dispatch at load
+ * time (GCC ifunc on x86-64 Linux), also for AVX2 and AVX-512F: the wheel stays portable and
+ * a modern CPU runs the wide loops. Every clone computes the same IEEE results (no FMA:
+ * -ffp-contract=off; only the vector width changes). FG_NO_CLONES=1 at build disables it. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(FG_NO_CLONES)
+#define FG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define FG_CLONE_LEVELS "SSE2 + runtime AVX2/AVX512F clones"
+#else
+#define FG_CLONES
+#define FG_CLONE_LEVELS "none"
+#endif
+
+#if defined(__GNUC__)
+#define FG_INLINE inline __attribute__((always_inline))
+#else
+#define FG_INLINE inline
+#endif
+
+static inline const char *fg_clone_levels(void) { return FG_CLONE_LEVELS; }
+
 #endif /* FG_PLATFORM_H */

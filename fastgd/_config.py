@@ -13,6 +13,7 @@ def config():
         "scipy": _module_version("scipy"),
         "openmp": _openmp_helpers.openmp_enabled(),
         "simd": _openmp_helpers.simd_level(),
+        "kernel_dispatch": _openmp_helpers.kernel_dispatch(),
         "cflags": _openmp_helpers.build_cflags(),
         "cpus": _openmp_helpers.omp_num_procs(),
         "default_threads": _threads.get_num_threads(),

@@ -5,3 +5,4 @@ cdef extern from "fg_platform.h" nogil:
     int fg_omp_num_procs()
     const char *fg_build_cflags()
     const char *fg_simd_level()
+    const char *fg_clone_levels()

@@ -20,3 +20,8 @@ def build_cflags():
 
 def simd_level():
     return fg_simd_level().decode()
+
+
+def kernel_dispatch():
+    """Extra instruction sets the optimizer kernels carry, chosen when the module loads."""
+    return fg_clone_levels().decode()
