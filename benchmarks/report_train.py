@@ -1,0 +1,89 @@
+"""Training throughput table: one epoch of MLP 784-256-128-10 (Adam, float32) per batch
+size, fastgd against the NumPy reference, PyTorch and scikit-learn, at 1 and 2 threads.
+
+    python benchmarks/report_train.py [--threads 1 2] [--out benchmarks/results/train.md]
+
+Each number is the median of ``--rounds`` epochs after one warm-up epoch; every
+implementation of a row runs in the same process at the same thread count, interleaved
+round by round so a noisy neighbour slows all of them. The GEMM roof is NumPy's sgemm on
+the largest layer at that thread count, measured in the same run.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _timing  # noqa: E402
+import _train_cases as cases  # noqa: E402
+
+SAMPLES = {1: 3_000, 32: 60_000, 128: 60_000, 1024: 60_000}
+SLOW_SAMPLES = {1: 1_000, 32: 20_000, 128: 60_000, 1024: 60_000}   # per-batch Python peers
+
+
+def measure(threads, rounds, X, y):
+    roof = cases.gemm_roof(threads)
+    rows = []
+    for bs, n in SAMPLES.items():
+        trainers = {}
+        for impl in cases.IMPLS:
+            if cases.unavailable(impl):
+                continue
+            m = n if impl == "fastgd" else SLOW_SAMPLES[bs]
+            trainers[impl] = cases.Trainer(impl, X[:m], y[:m], bs, threads)
+            trainers[impl].epoch()                       # warm-up
+        times = {impl: [] for impl in trainers}
+        for _ in range(rounds):
+            for impl, tr in trainers.items():
+                t0 = time.perf_counter()
+                tr.epoch()
+                times[impl].append(time.perf_counter() - t0)
+        sps = {impl: len(trainers[impl].y) / statistics.median(t) for impl, t in times.items()}
+        rows.append((bs, sps))
+        print(f"threads={threads} batch={bs}: " +
+              ", ".join(f"{k} {v:,.0f}/s" for k, v in sps.items()), flush=True)
+    return roof, rows
+
+
+def table(threads, roof, rows):
+    out = [f"### {threads} thread{'s' if threads > 1 else ''} "
+           f"(GEMM roof {roof:.0f} GFLOP/s = {roof * 1e9 / cases.FLOP_PER_SAMPLE:,.0f} samples/s)",
+           "",
+           "| batch | fastgd samples/s | GFLOP/s | % of roof | × reference | × PyTorch | "
+           "× PyTorch DataLoader | × scikit-learn |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for bs, sps in rows:
+        f = sps["fastgd"]
+        gf = f * cases.FLOP_PER_SAMPLE / 1e9
+
+        def ratio(impl):
+            return f"{f / sps[impl]:.1f}×" if impl in sps else "—"
+        out.append(f"| {bs} | {f:,.0f} | {gf:.1f} | {100 * gf / roof:.0f}% | "
+                   f"{ratio('reference')} | {ratio('torch')} | {ratio('torch-dataloader')} | "
+                   f"{ratio('sklearn')} |")
+    baseline = ", ".join(f"{impl} {sps[impl]:,.0f}" for impl in sps if impl != "fastgd")
+    out += ["", f"Peers at batch {rows[2][0]} (samples/s): {baseline}.", ""]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    X, y = cases.make_data(60_000)
+    lines = _timing.header("Training throughput: MLP 784-256-128-10, Adam, float32")
+    for t in args.threads:
+        roof, rows = measure(t, args.rounds, X, y)
+        lines += table(t, roof, rows)
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""show_config() and the thread-count policy."""
+import io
+import os
+
+import pytest
+
+import fastgd
+from fastgd import _openmp_helpers
+
+
+def test_show_config_reports_build_and_threads():
+    buf = io.StringIO()
+    fastgd.show_config(file=buf)
+    text = buf.getvalue()
+    for key in ("openmp", "simd", "kernel_dispatch", "cflags", "default_threads",
+                "thread_policy", "blas"):
+        assert key in text
+    cfg = fastgd.config()
+    assert cfg["openmp"] == _openmp_helpers.openmp_enabled()
+    assert "-ffp-contract=off" in cfg["cflags"]
+    if "-march=native" in cfg["cflags"]:        # only an opt-in local build may have it
+        assert os.environ.get("FASTGD_NATIVE"), "portable builds must not use -march=native"
+    assert cfg["default_threads"] == fastgd.get_num_threads() >= 1
+
+
+def test_thread_override_precedence():
+    from fastgd import _threads
+    fastgd.set_num_threads(2)
+    try:
+        assert _threads.resolve(None) == 2
+        assert _threads.resolve(3) == 3           # an explicit argument wins
+        assert fastgd.config()["default_threads"] == 2
+    finally:
+        fastgd.set_num_threads(None)
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_bad_thread_counts_rejected(bad):
+    with pytest.raises(ValueError, match="n_threads"):
+        fastgd.Adam([__import__("numpy").zeros(3)], n_threads=bad)
+
+
+def test_non_integer_thread_count_rejected():
+    with pytest.raises(TypeError, match="n"):
+        fastgd.set_num_threads(1.5)
+
+
+def test_openmp_default_follows_threadpoolctl():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not fastgd.config()["openmp"]:
+        pytest.skip("built without OpenMP")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert fastgd.get_num_threads() == 1
