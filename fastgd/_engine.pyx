@@ -377,7 +377,7 @@ cdef class Engine:
         cdef long long t0 = hyper["step"]
         cdef int n_threads = self.net.n_threads
         cdef cnp.ndarray lr_arr
-        if batch_size > self.net.batch_max:
+        if min(batch_size, n) > self.net.batch_max:   # batch_size > n: one batch of n rows
             raise ValueError("batch_size larger than the engine's buffers")
         fill_step(&s, hyper)            # validates; per-batch scalars are re-derived below
         s.mu_product = mu0

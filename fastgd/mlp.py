@@ -38,7 +38,10 @@ class MLP:
         if output == "softmax" and sizes[-1] < 2:
             raise ValueError("layer_sizes: a softmax output needs at least 2 classes; use "
                              "output='sigmoid' for one binary output")
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
         if dtype not in _FLOATS:
             raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
         if (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
@@ -113,16 +116,25 @@ class MLP:
         if y.shape[0] != n if y.ndim else True:
             raise ValueError(f"{name}: has {y.shape[0] if y.ndim else 0} entries, X has {n} rows")
         if self.output == "softmax":
+            bad_type = TypeError(f"{name}: expected integer class ids (or one-hot rows), "
+                                 f"got {y.dtype} of shape {y.shape}")
             if y.ndim == 2:
                 if y.shape[1] != n_out:
                     raise ValueError(f"{name}: one-hot rows need {n_out} columns, got {y.shape[1]}")
+                if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
+                    raise bad_type
+                # argmax would silently pick a class from a NaN or soft-label row
+                if not (np.all((y == 0) | (y == 1)) and np.all(np.count_nonzero(y, axis=1) == 1)):
+                    raise ValueError(f"{name}: one-hot rows must hold a single 1 and zeros "
+                                     "elsewhere")
                 y = np.argmax(y, axis=1)
-            if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
-                if y.ndim == 1 and np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
-                    y = y.astype(np.int64)
-                else:
-                    raise TypeError(f"{name}: expected integer class ids (or one-hot rows), "
-                                    f"got {y.dtype} of shape {y.shape}")
+            if y.ndim == 1 and np.issubdtype(y.dtype, np.floating):
+                # checked as floats: casting inf or a huge value to int64 is undefined
+                _check_finite(y, name)
+                if not np.all(y == np.round(y)):
+                    raise bad_type
+            elif y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+                raise bad_type
             if y.size and (y.min() < 0 or y.max() >= n_out):
                 raise ValueError(f"{name}: class ids must lie in [0, {n_out}), got "
                                  f"[{y.min()}, {y.max()}]")

@@ -80,6 +80,9 @@ def _prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed, schedule
                              "other arrays)")
     if schedule is not None and getattr(schedule, "optimizer", None) is not optimizer:
         raise ValueError("schedule: must be attached to the optimizer passed to fit")
+    if schedule is not None and schedule.interval == "batch" and not hasattr(schedule, "lrs_at"):
+        raise ValueError(f"schedule: {type(schedule).__name__} has no closed form to step per "
+                         "batch; use interval='epoch'")
     if loss is not None and not callable(loss):
         raise TypeError(f"loss: expected None or a callable, got {loss!r}")
     if callable(callbacks) or hasattr(callbacks, "on_epoch_end"):
@@ -184,12 +187,15 @@ def python_epoch(run, optimizer, schedule, order, nb, grad_fn):
         if lrs is not None:
             for group, lr in zip(optimizer.param_groups, lrs[b]):
                 group["lr"] = lr
-        loss, grads = grad_fn(Xb, targets)
-        if not math.isfinite(loss):
-            return loss_sum, rows, b
-        loss_sum += loss * len(idx)
-        rows += len(idx)
-        optimizer.step(grads)
+        # A diverging run is reported by NonFiniteLossError (after restoring the model);
+        # NumPy's overflow warnings, raised as errors under -W error, would skip the restore.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, grads = grad_fn(Xb, targets)
+            if not math.isfinite(loss):
+                return loss_sum, rows, b
+            loss_sum += loss * len(idx)
+            rows += len(idx)
+            optimizer.step(grads)
     if lrs is not None:
         schedule.advance(nb)
     return loss_sum, rows, -1

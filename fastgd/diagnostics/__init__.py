@@ -1,0 +1,42 @@
+"""fastgd.diagnostics: the lesson's claims as experiments that return numbers.
+
+============================  ===========================================================
+gradients (LESSON §1, §2)     :func:`layer_stats`, :func:`deep_network_experiment`:
+                              norms per layer; W = s·I scales them like s^L, Xavier/He
+                              keeps them level
+saddle (§1, §5)               :func:`saddle_experiment`, :func:`escape_iterations`:
+                              steps each update rule needs to leave a saddle's plateau
+batch (§3)                    :func:`cost_curves`, :func:`batch_size_sweep`: batch vs
+                              mini-batch vs SGD cost curves; time to a target per size
+averages (§4)                 :func:`ewa_experiment`: EWA with and without bias correction
+decay (§6)                    :func:`decay_comparison`, :func:`lr_curves`
+training                      :func:`compare_training`: batch sizes and update rules on a
+                              real set, timed against fastgd.reference
+plots                         ``fastgd.diagnostics.plots``: one figure per experiment
+                              (matplotlib, imported only there)
+============================  ===========================================================
+
+Every experiment is seeded and returns plain dataclasses of NumPy arrays; the demo
+(``python -m fastgd demo``) runs them all and writes one report.
+"""
+from fastgd.diagnostics.averages import EWAExperiment, ewa_experiment, temperature_series
+from fastgd.diagnostics.batch import (CostCurve, SweepRow, batch_size_sweep, cost_curves,
+                                      full_loss, powers_of_two)
+from fastgd.diagnostics.decay import decay_comparison, default_schedules, lr_curves
+from fastgd.diagnostics.gradients import (DepthExperiment, DepthSetting, LayerStats,
+                                          deep_network_experiment, default_settings,
+                                          layer_stats)
+from fastgd.diagnostics.saddle import (EscapeResult, escape_iterations, saddle_experiment,
+                                       saddle_optimizers)
+from fastgd.diagnostics.training import (TrainConfig, TrainResult, compare_training,
+                                         default_configs)
+
+__all__ = [
+    "layer_stats", "LayerStats", "deep_network_experiment", "DepthExperiment",
+    "DepthSetting", "default_settings",
+    "saddle_experiment", "escape_iterations", "saddle_optimizers", "EscapeResult",
+    "cost_curves", "CostCurve", "batch_size_sweep", "SweepRow", "powers_of_two", "full_loss",
+    "decay_comparison", "default_schedules", "lr_curves",
+    "ewa_experiment", "EWAExperiment", "temperature_series",
+    "compare_training", "TrainConfig", "TrainResult", "default_configs",
+]
