@@ -9,7 +9,9 @@ thread is enough):
    back-propagates dL/dZ through every layer -- all row-local, so no thread waits;
 2. columns: each layer's weight gradient dW = A^T dZ, bias gradient and L2 term are split
    by output columns, so every gradient element is written by exactly one thread: no
-   reduction, and the same arithmetic whatever the thread count;
+   reduction (a block's GEMM is one BLAS call, but BLAS may round a block of a product
+   differently from the whole product, so parameters can differ in the last bits between
+   thread counts; the same thread count is bit-identical);
 3. the optimizer's fused kernel over the flat parameter buffer.
 GEMMs are single-threaded BLAS calls (scipy.linalg.cython_blas: nothing linked at build
 time, the route scikit-learn's Cython takes) made from inside our threads, so fit limits
@@ -33,8 +35,12 @@ cnp.import_array()
 
 DEF MAX_LAYERS = 128
 DEF MAX_BLOCKS = 256
-# Row passes over fewer elements than this stay on one thread (an OpenMP region costs ~1 us).
-DEF PAR_MIN = 16384
+# A thread joins a batch's row or column step only if it gets at least this many
+# multiply-adds (~20-40 us of GEMM at one core's speed). Below it the step stays serial:
+# an OpenMP region costs ~1 us on an idle machine, but on a loaded 2-vCPU VM a region
+# whose second thread is descheduled costs milliseconds (measured: a 2-thread fit of the
+# digits MLP, 20 us of work per region, took 5 s instead of 0.02 s under load).
+DEF MIN_WORK_PER_THREAD = 1048576
 
 MAX_LAYERS_SUPPORTED = MAX_LAYERS
 
@@ -118,8 +124,8 @@ cdef inline char *_row(const Net *net, char *buf, int width, Py_ssize_t r) noexc
 
 
 cdef inline int _split(Py_ssize_t work, Py_ssize_t units, int n_threads) noexcept nogil:
-    """Blocks worth making for ``work`` elements over ``units`` rows/columns."""
-    cdef Py_ssize_t t = work // PAR_MIN
+    """Blocks worth making for ``work`` multiply-adds over ``units`` rows/columns."""
+    cdef Py_ssize_t t = work // MIN_WORK_PER_THREAD
     if t > n_threads:
         t = n_threads
     if t > units:
@@ -190,7 +196,7 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
 cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B,
                        bint backward) noexcept nogil:
     """Step 1 over the whole batch: one row block per thread; loss partials summed in order."""
-    cdef int j, nb = _split(B * net.n_params // 64, B, net.n_threads)
+    cdef int j, nb = _split(B * net.n_params, B, net.n_threads)
     cdef double partial[MAX_BLOCKS]
     cdef double total = 0.0
     if nb == 1:

@@ -47,9 +47,7 @@ class MLP:
         if (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
                 or not np.isfinite(alpha) or alpha < 0):
             raise ValueError(f"alpha: expected a finite number >= 0, got {alpha!r}")
-        init_fn = _init.get(init) if isinstance(init, str) else init
-        if not callable(init_fn):
-            raise TypeError(f"init: expected a name or a function, got {init!r}")
+        init_fn = _resolve_init(init)
         self.layer_sizes = sizes
         self.activation = activation
         self.output = output
@@ -68,7 +66,7 @@ class MLP:
 
     def initialize(self, init="he", seed=None):
         """Re-draw the weights with ``init`` (biases to zero)."""
-        init_fn = _init.get(init) if isinstance(init, str) else init
+        init_fn = _resolve_init(init)
         rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
         for l, W in enumerate(self._params[0::2]):
             if init_fn in (_init.he_normal, _init.he_uniform):
@@ -143,8 +141,8 @@ class MLP:
         if Y.ndim != 2 or Y.shape[1] != n_out:
             raise ValueError(f"{name}: expected shape ({n}, {n_out}) or ({n},) for one output, "
                              f"got {y.shape}")
-        if not (np.issubdtype(Y.dtype, np.number) or Y.dtype == np.bool_):
-            raise TypeError(f"{name}: expected numbers, got {Y.dtype}")
+        if np.iscomplexobj(Y) or not (np.issubdtype(Y.dtype, np.number) or Y.dtype == np.bool_):
+            raise TypeError(f"{name}: expected real numbers, got {Y.dtype}")
         if Y.dtype not in _FLOATS:
             Y = Y.astype(self.dtype)
         _check_finite(Y, name)
@@ -256,6 +254,17 @@ def LogisticRegression(n_features, n_outputs=1, **kw):
 def SoftmaxRegression(n_features, n_classes, **kw):
     """Multinomial logistic regression: MLP([n_features, n_classes], output="softmax")."""
     return MLP([n_features, n_classes], output="softmax", init=kw.pop("init", "zeros"), **kw)
+
+
+def _resolve_init(init):
+    if callable(init):
+        return init
+    if not isinstance(init, str):
+        raise TypeError(f"init: expected a name or a function, got {init!r}")
+    try:
+        return _init.get(init)
+    except ValueError as e:
+        raise ValueError(f"init: {e}") from None
 
 
 def _check_sizes(layer_sizes):

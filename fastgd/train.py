@@ -78,11 +78,15 @@ def _prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed, schedule
         if owned != {id(p) for p in model.parameters()}:
             raise ValueError("optimizer: must be built on model.parameters() (it holds "
                              "other arrays)")
+    if schedule is not None and not (hasattr(schedule, "step") and hasattr(schedule, "interval")):
+        raise TypeError("schedule: expected a fastgd schedule (with step() and interval), got "
+                        f"{type(schedule).__name__}")
     if schedule is not None and getattr(schedule, "optimizer", None) is not optimizer:
         raise ValueError("schedule: must be attached to the optimizer passed to fit")
     if schedule is not None and schedule.interval == "batch" and not hasattr(schedule, "lrs_at"):
         raise ValueError(f"schedule: {type(schedule).__name__} has no closed form to step per "
                          "batch; use interval='epoch'")
+    verbose = _int_arg(verbose, "verbose", 0)
     if loss is not None and not callable(loss):
         raise TypeError(f"loss: expected None or a callable, got {loss!r}")
     if callable(callbacks) or hasattr(callbacks, "on_epoch_end"):
