@@ -23,7 +23,7 @@ from fastgd.reference import mlp as ref
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
-        loss=None, initial_epoch=0, n_threads=None):
+        loss=None, initial_epoch=0, n_threads=None, callback_every=None):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
@@ -33,22 +33,27 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     schedule: a fastgd schedule attached to ``optimizer``, stepped per epoch or per batch
     (its ``interval``); ReduceLROnPlateau is stepped with the validation loss (or the
     training loss without validation data). callbacks: callables ``cb(epoch, logs)`` or
-    objects with ``on_epoch_end(epoch, logs)``; returning True stops training.
+    objects with ``on_epoch_end(epoch, logs)``; returning True stops training. With
+    ``callback_every=N`` the C loop also returns to Python every N batches and calls
+    ``on_batches_end(epoch, logs)`` of the callbacks that have it (True stops there).
     loss: None (the model's own) or ``f(logits, targets) -> (mean_loss, dL/dlogits)``.
     X may be float32/float64, C- or F-ordered, or a numpy.memmap: batches are gathered
     (and converted to the model's dtype) row by row; X is never copied whole.
     """
     run = _prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed, schedule,
-                   callbacks, validation_data, verbose, drop_last, loss, initial_epoch)
+                   callbacks, validation_data, verbose, drop_last, loss, initial_epoch,
+                   callback_every)
     n_threads = _threads.resolve(n_threads)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
         engine = model._engine(min(batch_size, run.n), n_threads)
-        runner = lambda order, nb: _engine_epoch(engine, run, optimizer, schedule, order, nb)  # noqa: E731
+        def runner(order, b0, b1, lrs):
+            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs)
     else:
         grad_fn = _custom_loss_grad_fn(model, loss) if loss is not None else \
             _engine_grad_fn(model, min(batch_size, run.n), n_threads)
-        runner = lambda order, nb: python_epoch(run, optimizer, schedule, order, nb, grad_fn)  # noqa: E731
+        def runner(order, b0, b1, lrs):
+            return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn)
     with _threads.single_threaded_blas():
         return run_epochs(run, model, optimizer, schedule, runner, fast_path=engine_ok)
 
@@ -61,7 +66,8 @@ class _Run:
 
 
 def _prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed, schedule,
-             callbacks, validation_data, verbose, drop_last, loss, initial_epoch):
+             callbacks, validation_data, verbose, drop_last, loss, initial_epoch,
+             callback_every=None):
     """Check every argument before anything is touched."""
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -87,14 +93,18 @@ def _prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed, schedule
         raise ValueError(f"schedule: {type(schedule).__name__} has no closed form to step per "
                          "batch; use interval='epoch'")
     verbose = _int_arg(verbose, "verbose", 0)
+    if callback_every is not None:
+        callback_every = _int_arg(callback_every, "callback_every", 1)
     if loss is not None and not callable(loss):
         raise TypeError(f"loss: expected None or a callable, got {loss!r}")
-    if callable(callbacks) or hasattr(callbacks, "on_epoch_end"):
+    if callable(callbacks) or hasattr(callbacks, "on_epoch_end") or \
+            hasattr(callbacks, "on_batches_end"):
         callbacks = (callbacks,)
     callbacks = tuple(callbacks)
     for i, cb in enumerate(callbacks):
-        if not (callable(cb) or hasattr(cb, "on_epoch_end")):
-            raise TypeError(f"callbacks[{i}]: expected a callable or an object with on_epoch_end")
+        if not (callable(cb) or hasattr(cb, "on_epoch_end") or hasattr(cb, "on_batches_end")):
+            raise TypeError(f"callbacks[{i}]: expected a callable or an object with "
+                            "on_epoch_end and/or on_batches_end")
     val = None
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -113,7 +123,7 @@ def _prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed, schedule
     return _Run(model=model, X=X, labels=labels, Y=Y, n=n, epochs=epochs,
                 batch_size=batch_size, shuffle=bool(shuffle), seed=int(seed),
                 callbacks=callbacks, val=val, verbose=int(verbose), drop_last=bool(drop_last),
-                initial_epoch=initial_epoch)
+                initial_epoch=initial_epoch, callback_every=callback_every)
 
 
 def _int_arg(v, name, low):
@@ -143,21 +153,20 @@ def _batch_lrs(schedule, nb):
     return [schedule.lrs_at(start + j) for j in range(nb)]
 
 
-def _engine_epoch(engine, run, optimizer, schedule, order, nb):
+def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs):
+    """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch)."""
     group, gstate = optimizer.param_groups[0], optimizer._group_state[0]
     hyper = optimizer._hyper(group)
     hyper["step"] = gstate["step"] + 1
     hyper["mu_product"] = gstate["mu_product"]
     state = optimizer._buffers(group, gstate)
-    lrs = _batch_lrs(schedule, nb)
-    lrs = None if lrs is None else [row[0] for row in lrs]
-    loss_sum, rows, done, bad, mu = engine.run_epoch(run.X, run.labels, run.Y, order,
-                                                     run.batch_size, nb, hyper, state, lrs)
+    lrs = None if lrs is None else [row[0] for row in lrs[b0:b1]]
+    loss_sum, rows, done, bad, mu = engine.run_epoch(
+        run.X, run.labels, run.Y, order[b0 * run.batch_size:], run.batch_size, b1 - b0,
+        hyper, state, lrs)
     gstate["step"] += done
     gstate["mu_product"] = mu
-    if bad < 0 and lrs is not None:
-        schedule.advance(nb)
-    return loss_sum, rows, bad
+    return loss_sum, rows, (b0 + bad if bad >= 0 else -1)
 
 
 def _engine_grad_fn(model, batch_max, n_threads):
@@ -179,11 +188,10 @@ def _custom_loss_grad_fn(model, loss):
     return grad_fn
 
 
-def python_epoch(run, optimizer, schedule, order, nb, grad_fn):
-    """One epoch as a per-batch Python loop (the fallback, and fastgd.reference.fit)."""
-    lrs = _batch_lrs(schedule, nb)
+def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn):
+    """Batches [b0, b1) as a per-batch Python loop (the fallback, and fastgd.reference.fit)."""
     loss_sum, rows, bs = 0.0, 0, run.batch_size
-    for b in range(nb):
+    for b in range(b0, b1):
         idx = order[b * bs:(b + 1) * bs]
         Xb = np.asarray(run.X[idx], dtype=run.model.dtype)
         targets = run.labels[idx] if run.labels is not None else \
@@ -200,8 +208,6 @@ def python_epoch(run, optimizer, schedule, order, nb, grad_fn):
             loss_sum += loss * len(idx)
             rows += len(idx)
             optimizer.step(grads)
-    if lrs is not None:
-        schedule.advance(nb)
     return loss_sum, rows, -1
 
 
@@ -214,9 +220,22 @@ def run_epochs(run, model, optimizer, schedule, runner, fast_path):
         saved = (model._flat.copy(), optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
                  schedule.state_dict() if schedule is not None else None)
         lr = float(optimizer.param_groups[0]["lr"])
-        t0 = time.perf_counter()
-        loss_sum, rows, bad = runner(order, nb)
-        seconds = time.perf_counter() - t0
+        lrs = _batch_lrs(schedule, nb)
+        loss_sum, rows, bad, stop, seconds = 0.0, 0, -1, False, 0.0
+        for b0 in range(0, nb, run.callback_every or max(nb, 1)):
+            b1 = min(nb, b0 + (run.callback_every or nb))
+            t0 = time.perf_counter()
+            part_loss, part_rows, bad = runner(order, b0, b1, lrs)
+            seconds += time.perf_counter() - t0
+            loss_sum, rows = loss_sum + part_loss, rows + part_rows
+            if bad >= 0:
+                break
+            if run.callback_every and b1 < nb:
+                stop = _batch_callbacks_stop(run.callbacks, epoch, {
+                    "epoch": epoch, "batches": b1, "n_batches": nb, "samples": rows,
+                    "loss": loss_sum / max(rows, 1), "lr": lr, "time": seconds})
+                if stop:
+                    break
         if bad >= 0:
             model._flat[...] = saved[0]
             if saved[1] is not None:
@@ -224,6 +243,8 @@ def run_epochs(run, model, optimizer, schedule, runner, fast_path):
             if saved[2] is not None:
                 schedule.load_state_dict(saved[2])
             raise NonFiniteLossError(epoch, bad, nb, history)
+        if lrs is not None:
+            schedule.advance(b1 if stop else nb)
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(model.parameters(), model.alpha)}
         if run.val is not None:
@@ -238,17 +259,27 @@ def run_epochs(run, model, optimizer, schedule, runner, fast_path):
         history.append(logs)
         if run.verbose:
             _print_epoch(logs, run, model)
-        if _callbacks_stop(run.callbacks, epoch, logs):
+        if _callbacks_stop(run.callbacks, epoch, logs) or stop:
             history.stopped_early = True
             break
     return history
+
+
+def _batch_callbacks_stop(callbacks, epoch, logs):
+    """Every ``callback_every`` batches: objects with on_batches_end(epoch, logs)."""
+    stop = False
+    for cb in callbacks:
+        if hasattr(cb, "on_batches_end"):
+            stop = bool(cb.on_batches_end(epoch, dict(logs))) or stop
+    return stop
 
 
 def _callbacks_stop(callbacks, epoch, logs):
     stop = False
     for cb in callbacks:
         fn = cb.on_epoch_end if hasattr(cb, "on_epoch_end") else cb
-        stop = bool(fn(epoch, dict(logs))) or stop
+        if callable(fn):
+            stop = bool(fn(epoch, dict(logs))) or stop
     return stop
 
 

@@ -8,7 +8,7 @@ from fastgd.reference import mlp as ref
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
-        loss=None, initial_epoch=0, n_threads=None):
+        loss=None, initial_epoch=0, n_threads=None, callback_every=None):
     from fastgd import train as _train   # fastgd.train imports the reference: import late
     run = _train._prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed,
                           schedule, callbacks, validation_data, verbose, drop_last, loss, initial_epoch)
@@ -23,7 +23,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         return float(value), ref.backward(params, inputs, dlogits, model.activation,
                                           model.alpha)
 
-    def runner(order, nb):
-        return _train.python_epoch(run, optimizer, schedule, order, nb, grad_fn)
+    def runner(order, b0, b1, lrs):
+        return _train.python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn)
 
     return _train.run_epochs(run, model, optimizer, schedule, runner, fast_path=False)
