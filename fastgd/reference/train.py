@@ -11,7 +11,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None):
     from fastgd import train as _train   # fastgd.train imports the reference: import late
     run = _train._prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed,
-                          schedule, callbacks, validation_data, verbose, drop_last, loss, initial_epoch)
+                          schedule, callbacks, validation_data, verbose, drop_last, loss,
+                          initial_epoch, callback_every)
 
     def grad_fn(Xb, targets):
         params = model.parameters()

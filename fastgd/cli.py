@@ -1,0 +1,344 @@
+"""The ``fastgd`` command (also ``python -m fastgd``).
+
+    fastgd demo    [--out DIR] [--quick]              every experiment, one HTML report
+    fastgd train   DATA [--hidden 256,128] ...        train an MLP on your data file
+    fastgd predict MODEL DATA [--out preds.csv]       predictions of a saved model
+    fastgd bench                                      throughput vs NumPy / torch / sklearn
+
+Exit codes: 0 success, 1 unusable data or a failed run (a one-line message on stderr),
+2 bad arguments (argparse's usage message). Data formats: see fastgd/_datafile.py.
+"""
+import argparse
+import os
+import sys
+import time
+
+__all__ = ["main", "build_parser"]
+
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw", "adagrad", "adadelta",
+              "adamax", "nadam", "radam")
+_OPT_CLASS = {"sgd": "SGD", "momentum": "Momentum", "rmsprop": "RMSprop", "adam": "Adam",
+              "adamw": "AdamW", "adagrad": "Adagrad", "adadelta": "Adadelta",
+              "adamax": "Adamax", "nadam": "NAdam", "radam": "RAdam"}
+# name -> (numbers it takes at most, defaults); built by _make_schedule.
+SCHEDULES = {"constant": (0, ()), "exponential": (1, (0.95,)), "inverse_time": (1, (1.0,)),
+             "inverse_sqrt": (1, (1.0,)), "staircase": (2, (0.5, 10)), "step": (2, (10, 0.1)),
+             "cosine": (1, (0.0,))}
+_SCHEDULE_HELP = ("learning-rate schedule, stepped per epoch: constant, exponential[:GAMMA] "
+                  "(0.95^epoch), inverse_time[:K] (1/(1+K·epoch)), inverse_sqrt[:K] "
+                  "(K/sqrt(epoch)), staircase[:GAMMA[:EVERY]] (x GAMMA every EVERY epochs), "
+                  "step[:EVERY[:GAMMA]] (torch StepLR), cosine[:ETA_MIN] (to ETA_MIN over "
+                  "all epochs). Default constant.")
+
+
+class _Failure(Exception):
+    """A run that cannot go on; main prints the message and returns 1."""
+
+
+# ------------------------------------------------------------------ argument types
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (v > 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
+
+
+def _fraction(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction, got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return v
+
+
+def _hidden(text):
+    """'256,128' -> (256, 128); '' or 'none' -> () (no hidden layer)."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        sizes = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer widths like 256,128, got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"layer widths must be >= 1, got {text!r}")
+    return sizes
+
+
+def _schedule(text):
+    """'exponential:0.95' -> ('exponential', (0.95,)), checked against SCHEDULES."""
+    name, *args = text.strip().lower().split(":")
+    if name not in SCHEDULES:
+        raise argparse.ArgumentTypeError(
+            f"unknown schedule {name!r}; choose from {', '.join(SCHEDULES)}")
+    most, defaults = SCHEDULES[name]
+    if len(args) > most:
+        raise argparse.ArgumentTypeError(f"{name} takes at most {most} number(s), got {text!r}")
+    try:
+        values = tuple(float(a) for a in args)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"schedule numbers must be numbers, got {text!r}") \
+            from None
+    if any(not v > 0 for v in values) and name != "cosine":
+        raise argparse.ArgumentTypeError(f"schedule numbers must be > 0, got {text!r}")
+    return name, values + defaults[len(values):]
+
+
+def _make_schedule(spec, optimizer, epochs):
+    from fastgd import schedules as S
+    name, a = spec
+    if name == "constant":
+        return None
+    if name == "exponential":
+        return S.ExponentialDecay(optimizer, gamma=a[0])
+    if name == "inverse_time":
+        return S.InverseTimeDecay(optimizer, decay_rate=a[0])
+    if name == "inverse_sqrt":
+        return S.InverseSqrtDecay(optimizer, k=a[0])
+    if name == "staircase":
+        return S.ExponentialDecay(optimizer, gamma=a[0], staircase=True, step_size=int(a[1]))
+    if name == "step":
+        return S.StepLR(optimizer, step_size=int(a[0]), gamma=a[1])
+    return S.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=a[0])
+
+
+# ------------------------------------------------------------------ parser
+def build_parser():
+    from fastgd import __version__
+    p = argparse.ArgumentParser(
+        prog="fastgd", description="Fast, reference-checked gradient descent: train, "
+        "predict, benchmark, and see the lesson's experiments.")
+    p.add_argument("--version", action="version", version=f"fastgd {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    d = sub.add_parser("demo", help="train on the shipped digits, run every diagnostic, "
+                       "write one HTML report", description="Train an MLP on the digits "
+                       "(batch / mini-batch / SGD; GD / Momentum / RMSprop / Adam) and run "
+                       "every diagnostic; write report.html, report.md and PNG figures.")
+    d.add_argument("--out", default="fastgd-report", metavar="DIR",
+                   help="report folder (default: %(default)s)")
+    d.add_argument("--quick", action="store_true", help="small sizes: seconds, not a minute")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--threads", type=_positive_int, default=1,
+                   help="threads for training (default 1: the data are small)")
+
+    t = sub.add_parser("train", help="train an MLP on a .npz / .npy / .csv file",
+                       description="Train an MLP. DATA: .npz with arrays X and y; .npy whose "
+                       "last column is the label; .csv with a header row and a label column "
+                       "(--label-column). Whole-number labels >= 0 are classes (softmax), "
+                       "others regression targets (--task to choose). Scale features first.")
+    t.add_argument("data", metavar="DATA")
+    t.add_argument("--hidden", type=_hidden, default=(256, 128), metavar="W1,W2,...",
+                   help="hidden layer widths (default 256,128; 'none' for no hidden layer)")
+    t.add_argument("--activation", default="relu",
+                   choices=("relu", "leaky_relu", "tanh", "sigmoid", "identity"))
+    t.add_argument("--optimizer", default="adam", type=str.lower, choices=OPTIMIZERS)
+    t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate")
+    t.add_argument("--batch-size", type=_positive_int, default=128)
+    t.add_argument("--epochs", type=_positive_int, default=10)
+    t.add_argument("--schedule", type=_schedule, default=("constant", ()), metavar="SPEC",
+                   help=_SCHEDULE_HELP)
+    t.add_argument("--val-split", type=_fraction, default=0.0, metavar="FRACTION",
+                   help="hold out this fraction for validation (default 0)")
+    t.add_argument("--save", metavar="MODEL.npz", help="write the trained model here")
+    t.add_argument("--label-column", default="label", metavar="NAME",
+                   help="CSV column holding the label (default: %(default)s)")
+    t.add_argument("--task", default="auto", choices=("auto", "classify", "regress"))
+    t.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=_positive_int, default=None,
+                   help="training threads (default: fastgd's default)")
+
+    r = sub.add_parser("predict", help="predict with a saved model",
+                       description="Predict with a model saved by 'fastgd train --save'. "
+                       "Prints one prediction per line, or writes a CSV with --out.")
+    r.add_argument("model", metavar="MODEL")
+    r.add_argument("data", metavar="DATA")
+    r.add_argument("--out", metavar="PREDS.csv", help="write predictions here (CSV)")
+    r.add_argument("--proba", action="store_true",
+                   help="also write class probabilities (classifiers, with --out)")
+    r.add_argument("--label-column", default="label", metavar="NAME")
+
+    b = sub.add_parser("bench", help="seconds-long throughput check",
+                       description="Adam step on 1e6 float32 parameters and one epoch of an "
+                       "MLP 784-256-128-10, against fastgd.reference and, when installed, "
+                       "PyTorch and scikit-learn.")
+    b.add_argument("--threads", type=_positive_int, default=None)
+    b.add_argument("--params", type=_positive_int, default=1_000_000)
+    b.add_argument("--samples", type=_positive_int, default=4096)
+    b.add_argument("--repeat", type=_positive_int, default=3)
+    return p
+
+
+# ------------------------------------------------------------------ commands
+def _cmd_demo(args):
+    from fastgd.report.demo import run_demo
+    run_demo(args.out, quick=args.quick, seed=args.seed, n_threads=args.threads)
+    return 0
+
+
+def _cmd_bench(args):
+    from fastgd._bench import run_bench
+    run_bench(n_params=args.params, n_samples=args.samples, repeat=args.repeat,
+              n_threads=args.threads)
+    return 0
+
+
+def _cmd_train(args):
+    import numpy as np
+
+    import fastgd
+    from fastgd._datafile import infer_task, load_table
+    from fastgd._progress import progress
+
+    save = None
+    if args.save:
+        save = args.save if args.save.endswith(".npz") else args.save + ".npz"
+        if os.path.abspath(save) == os.path.abspath(args.data):
+            raise _Failure(f"--save {save} would overwrite the training data")
+    X, y = load_table(args.data, label_column=args.label_column)
+    task, y = infer_task(y, args.task)
+    X = X.astype(args.dtype)
+    n_out = int(y.max()) + 1 if task == "classify" else 1
+    Xv = yv = None
+    if args.val_split:
+        n_val = int(np.ceil(args.val_split * len(X)))
+        if n_val < 1 or n_val >= len(X):
+            raise _Failure(f"--val-split {args.val_split} leaves no training or no "
+                           f"validation rows of {len(X)}")
+        try:
+            X, Xv, y, yv = fastgd.datasets.train_test_split(
+                X, y, n_val, seed=args.seed, stratify=task == "classify")
+        except ValueError:   # a class too small to stratify: split at random instead
+            X, Xv, y, yv = fastgd.datasets.train_test_split(X, y, n_val, seed=args.seed)
+    model = fastgd.MLP([X.shape[1], *args.hidden, n_out], activation=args.activation,
+                       output="softmax" if task == "classify" else "linear",
+                       dtype=args.dtype, seed=args.seed)
+    opt = getattr(fastgd, _OPT_CLASS[args.optimizer])(model.parameters(), lr=args.lr)
+    sched = _make_schedule(args.schedule, opt, args.epochs)
+    print(f"fastgd train: {len(X)} samples x {X.shape[1]} features"
+          + (f" (+ {len(Xv)} validation)" if Xv is not None else "")
+          + f", {'classes: ' + str(n_out) if task == 'classify' else 'regression'}; "
+          f"MLP {model.layer_sizes} {args.activation}, {args.optimizer} lr {args.lr:g}, "
+          f"batch {args.batch_size}, {args.epochs} epochs", flush=True)
+    metric = model.metric_name
+    with progress(args.epochs) as bar:
+        def on_epoch(epoch, logs):
+            parts = [f"epoch {epoch + 1}/{args.epochs}", f"loss {logs['loss']:.4f}"]
+            if "val_loss" in logs:
+                parts += [f"val_loss {logs['val_loss']:.4f}",
+                          f"val_{metric} {logs['val_metric']:.4f}"]
+            rate = logs["samples"] / logs["time"] if logs["time"] > 0 else float("inf")
+            parts += [f"lr {logs['lr']:.3g}", f"{logs['time']:.2f}s", f"{rate:,.0f} samples/s"]
+            bar.write("  ".join(parts))
+            bar.update(1, f"loss {logs['loss']:.4f}")
+
+        t0 = time.perf_counter()
+        try:
+            h = fastgd.fit(model, X, y, opt, epochs=args.epochs, batch_size=args.batch_size,
+                           seed=args.seed, schedule=sched, callbacks=[on_epoch],
+                           validation_data=None if Xv is None else (Xv, yv),
+                           n_threads=args.threads)
+        except fastgd.NonFiniteLossError as e:
+            raise _Failure(str(e)) from None
+        wall = time.perf_counter() - t0
+    summary = (f"done: {len(h)} epochs in {wall:.2f} s ({h.samples_per_second:,.0f} "
+               f"samples/s training), loss {h.loss[-1]:.4f}, train {metric} "
+               f"{model.score(X, y):.4f}")
+    if Xv is not None:
+        summary += f", val_loss {h.val_loss[-1]:.4f}, val_{metric} {h.val_metric[-1]:.4f}"
+    print(summary)
+    if save:
+        try:
+            model.save(save)
+        except OSError as e:
+            raise _Failure(f"cannot write {save}: {e}") from None
+        print(f"saved model to {save}")
+    return 0
+
+
+def _cmd_predict(args):
+    import numpy as np
+
+    from fastgd import MLP
+    from fastgd._datafile import load_table
+
+    try:
+        model = MLP.load(args.model)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _Failure(f"{args.model}: cannot load a fastgd model ({e})") from None
+    X, y = load_table(args.data, label_column=args.label_column, require_labels=False,
+                      n_features=model.layer_sizes[0])
+    if X.shape[1] != model.layer_sizes[0]:
+        raise _Failure(f"{args.data}: has {X.shape[1]} features, the model expects "
+                       f"{model.layer_sizes[0]}")
+    X = X.astype(model.dtype)
+    pred = model.predict(X)
+    info = f"predicted {len(X)} rows"
+    if y is not None:
+        info += f"; {model.metric_name} against the file's labels: {model.score(X, y):.4f}"
+    if args.out:
+        cols = [np.asarray(pred).reshape(len(X), -1)]
+        names = ["prediction"] if cols[0].shape[1] == 1 else \
+            [f"prediction_{j}" for j in range(cols[0].shape[1])]
+        if args.proba and model.output != "linear":
+            P = model.predict_proba(X)
+            cols.append(P)
+            names += [f"p_{j}" for j in range(P.shape[1])]
+        table = np.hstack([c.astype(np.float64) for c in cols])
+        fmt = ["%d" if model.output != "linear" else "%.9g"] * cols[0].shape[1] + \
+            ["%.6g"] * (table.shape[1] - cols[0].shape[1])
+        try:
+            np.savetxt(args.out, table, delimiter=",", header=",".join(names), comments="",
+                       fmt=fmt)
+        except OSError as e:
+            raise _Failure(f"cannot write {args.out}: {e}") from None
+        print(f"{info}; wrote {args.out}")
+    else:
+        sys.stdout.write("".join(f"{v}\n" for v in np.asarray(pred).tolist()))
+        print(info, file=sys.stderr)
+    return 0
+
+
+_COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "predict": _cmd_predict,
+             "bench": _cmd_bench}
+
+
+def main(argv=None):
+    """Run the command line; returns the exit code (0, 1, or 2 for bad arguments)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:            # --help / --version (0) or a usage error (2)
+        return e.code if isinstance(e.code, int) else 2
+    from fastgd._datafile import DataError
+    try:
+        return _COMMANDS[args.command](args)
+    except (DataError, _Failure) as e:
+        print(f"fastgd {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:            # e.g. `fastgd predict ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
