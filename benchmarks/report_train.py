@@ -3,14 +3,17 @@ size, fastgd against the NumPy reference, PyTorch and scikit-learn, at 1 and 2 t
 
     python benchmarks/report_train.py [--threads 1 2] [--out benchmarks/results/train.md]
 
-Each number is the median of ``--rounds`` epochs after one warm-up epoch; every
-implementation of a row runs in the same process at the same thread count, interleaved
-round by round so a noisy neighbour slows all of them. The GEMM roof is NumPy's sgemm on
-the largest layer at that thread count, measured in the same run.
+Each number is the median of ``--rounds`` epochs after one warm-up epoch, every
+implementation at the same thread count. Each implementation runs in its own process:
+PyTorch brings its own OpenMP runtime, whose spinning threads would otherwise sit on the
+cores when the next contender starts (seen here as 2-5x swings on 2 vCPUs). The GEMM roof
+is NumPy's sgemm on the largest layer at that thread count, measured in the same run.
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -22,24 +25,32 @@ SAMPLES = {1: 3_000, 32: 60_000, 128: 60_000, 1024: 60_000}
 SLOW_SAMPLES = {1: 1_000, 32: 20_000, 128: 60_000, 1024: 60_000}   # per-batch Python peers
 
 
-def measure(threads, rounds, X, y):
+def one(impl, bs, threads, rounds):
+    """Samples/s of ``impl`` at batch ``bs`` (run in a child process by measure)."""
+    n = SAMPLES[bs] if impl == "fastgd" else SLOW_SAMPLES[bs]
+    X, y = cases.make_data(n)
+    trainer = cases.Trainer(impl, X, y, bs, threads)
+    trainer.epoch()                                   # warm-up
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        trainer.epoch()
+        times.append(time.perf_counter() - t0)
+    return n / statistics.median(times)
+
+
+def measure(threads, rounds):
     roof = cases.gemm_roof(threads)
     rows = []
-    for bs, n in SAMPLES.items():
-        trainers = {}
+    for bs in SAMPLES:
+        sps = {}
         for impl in cases.IMPLS:
             if cases.unavailable(impl):
                 continue
-            m = n if impl == "fastgd" else SLOW_SAMPLES[bs]
-            trainers[impl] = cases.Trainer(impl, X[:m], y[:m], bs, threads)
-            trainers[impl].epoch()                       # warm-up
-        times = {impl: [] for impl in trainers}
-        for _ in range(rounds):
-            for impl, tr in trainers.items():
-                t0 = time.perf_counter()
-                tr.epoch()
-                times[impl].append(time.perf_counter() - t0)
-        sps = {impl: len(trainers[impl].y) / statistics.median(t) for impl, t in times.items()}
+            out = subprocess.run([sys.executable, __file__, "--one", impl, str(bs),
+                                  str(threads), str(rounds)], capture_output=True, text=True,
+                                 check=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+            sps[impl] = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append((bs, sps))
         print(f"threads={threads} batch={bs}: " +
               ", ".join(f"{k} {v:,.0f}/s" for k, v in sps.items()), flush=True)
@@ -72,11 +83,16 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--one", nargs=4, metavar=("IMPL", "BATCH", "THREADS", "ROUNDS"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
-    X, y = cases.make_data(60_000)
+    if args.one:
+        impl, bs, threads, rounds = args.one
+        print(json.dumps(one(impl, int(bs), int(threads), int(rounds))))
+        return
     lines = _timing.header("Training throughput: MLP 784-256-128-10, Adam, float32")
     for t in args.threads:
-        roof, rows = measure(t, args.rounds, X, y)
+        roof, rows = measure(t, args.rounds)
         lines += table(t, roof, rows)
     text = "\n".join(lines)
     print(text)
