@@ -19,7 +19,11 @@ import os
 
 import numpy as np
 
-__all__ = ["DataError", "load_table", "infer_task"]
+__all__ = ["DataError", "load_table", "infer_task", "MAX_AUTO_CLASSES"]
+
+# Whole-number labels above this are taken for a regression target (a year, a price),
+# not for class ids: a softmax over 10**6 "classes" is never what was meant.
+MAX_AUTO_CLASSES = 1000
 
 
 class DataError(Exception):
@@ -133,13 +137,14 @@ def _csv(path, label_column, require_labels):
 def infer_task(y, task="auto"):
     """``("classify", class ids int64)`` or ``("regress", float targets)``.
 
-    auto: labels that are all whole numbers >= 0 are class ids; anything else is a
-    regression target.
+    auto: labels that are all whole numbers in 0 .. MAX_AUTO_CLASSES - 1 are class ids
+    (one output per class up to the largest id); anything else is a regression target.
     """
     y = np.asarray(y)
     integral = y.dtype.kind in "biu" or (y.dtype.kind == "f" and np.all(y == np.round(y)))
     if task == "auto":
-        task = "classify" if integral and y.ndim == 1 and y.min() >= 0 else "regress"
+        task = "classify" if (integral and y.ndim == 1 and y.min() >= 0
+                              and y.max() < MAX_AUTO_CLASSES) else "regress"
     if task == "classify":
         if y.ndim != 1 or not integral or y.min() < 0:
             raise DataError("classification needs one column of whole-number class ids >= 0")

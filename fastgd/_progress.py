@@ -88,7 +88,7 @@ class _TqdmProgress:
         self._tqdm = tqdm
         self.stream = stream
         self.bar = tqdm(total=total, desc=desc, unit="epoch", file=stream, leave=False,
-                        disable=not enabled, dynamic_ncols=True)
+                        disable=not enabled)
 
     def update(self, n=1, postfix=""):
         if postfix:

@@ -319,8 +319,21 @@ _COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "predict": _cmd_predict,
              "bench": _cmd_bench}
 
 
+def _tolerant_streams():
+    """Tables use a few non-ASCII symbols (β, ², ≤); on a stream that cannot encode them
+    (a Windows code page, PYTHONIOENCODING=ascii) print a replacement, not a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if enc != "utf8" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):   # detached or closed: leave it alone
+                pass
+
+
 def main(argv=None):
     """Run the command line; returns the exit code (0, 1, or 2 for bad arguments)."""
+    _tolerant_streams()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

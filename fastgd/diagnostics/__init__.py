@@ -20,14 +20,15 @@ Every experiment is seeded and returns plain dataclasses of NumPy arrays; the de
 (``python -m fastgd demo``) runs them all and writes one report.
 """
 from fastgd.diagnostics.averages import EWAExperiment, ewa_experiment, temperature_series
-from fastgd.diagnostics.batch import (CostCurve, SweepRow, batch_size_sweep, cost_curves,
-                                      full_loss, powers_of_two)
-from fastgd.diagnostics.decay import decay_comparison, default_schedules, lr_curves
+from fastgd.diagnostics.batch import (CostCurve, Sweep, SweepRow, batch_size_sweep,
+                                      cost_curves, full_loss, powers_of_two)
+from fastgd.diagnostics.decay import (DecayComparison, DecayRun, decay_comparison,
+                                      default_schedules, lr_curves)
 from fastgd.diagnostics.gradients import (DepthExperiment, DepthSetting, LayerStats,
                                           deep_network_experiment, default_settings,
                                           layer_stats)
-from fastgd.diagnostics.saddle import (EscapeResult, escape_iterations, saddle_experiment,
-                                       saddle_optimizers)
+from fastgd.diagnostics.saddle import (EscapeResult, SaddleExperiment, escape_iterations,
+                                       saddle_experiment, saddle_optimizers)
 from fastgd.diagnostics.training import (TrainConfig, TrainResult, compare_training,
                                          default_configs)
 
@@ -35,8 +36,10 @@ __all__ = [
     "layer_stats", "LayerStats", "deep_network_experiment", "DepthExperiment",
     "DepthSetting", "default_settings",
     "saddle_experiment", "escape_iterations", "saddle_optimizers", "EscapeResult",
-    "cost_curves", "CostCurve", "batch_size_sweep", "SweepRow", "powers_of_two", "full_loss",
-    "decay_comparison", "default_schedules", "lr_curves",
+    "SaddleExperiment",
+    "cost_curves", "CostCurve", "batch_size_sweep", "Sweep", "SweepRow", "powers_of_two",
+    "full_loss",
+    "decay_comparison", "default_schedules", "lr_curves", "DecayComparison", "DecayRun",
     "ewa_experiment", "EWAExperiment", "temperature_series",
     "compare_training", "TrainConfig", "TrainResult", "default_configs",
 ]

@@ -26,7 +26,7 @@ from fastgd.mlp import MLP
 from fastgd.reference import mlp as ref
 from fastgd.train import fit
 
-__all__ = ["CostCurve", "cost_curves", "SweepRow", "batch_size_sweep", "full_loss",
+__all__ = ["CostCurve", "cost_curves", "Sweep", "SweepRow", "batch_size_sweep", "full_loss",
            "default_modes", "powers_of_two"]
 
 
@@ -67,8 +67,13 @@ class CostCurve:
 
 
 def _model(sizes, seed, dtype):
-    return MLP(sizes, activation="relu", output="softmax" if sizes[-1] > 1 else "sigmoid",
-               dtype=dtype, seed=seed)
+    """The experiments' classifier: ReLU hidden layers, softmax output, seeded He init
+    (the same seed gives every compared run the same starting weights)."""
+    return MLP(sizes, activation="relu", output="softmax", dtype=dtype, seed=seed)
+
+
+def _n_classes(*ys):
+    return max(2, max(int(np.max(y)) for y in ys) + 1)
 
 
 def cost_curves(X, y, *, hidden=(64,), modes=None, steps=300, seconds=0.3, seed=0,
@@ -81,7 +86,7 @@ def cost_curves(X, y, *, hidden=(64,), modes=None, steps=300, seconds=0.3, seed=
     """
     X = np.ascontiguousarray(X, dtype=dtype)
     n = X.shape[0]
-    sizes = [X.shape[1], *hidden, int(np.max(y)) + 1]
+    sizes = [X.shape[1], *hidden, _n_classes(y)]
     modes = default_modes(n) if modes is None else modes
     # One BLAS thread: these matrices are small, and a second BLAS pool fighting other
     # processes for 2 cores made each NumPy step ~10x slower (measured).
@@ -172,7 +177,7 @@ def batch_size_sweep(X, y, *, target_loss, hidden=(128,), sizes=None, optimizer=
     n = X.shape[0]
     sizes = powers_of_two(n) if sizes is None else sorted(set(int(s) for s in sizes))
     optimizer = optimizer or (lambda p: optim.Adam(p, lr=1e-3))
-    layer_sizes = [X.shape[1], *hidden, int(np.max(y)) + 1]
+    layer_sizes = [X.shape[1], *hidden, _n_classes(y)]
     sweep = Sweep(target_loss=float(target_loss))
     with _threads.single_threaded_blas():
         for bs in sizes:

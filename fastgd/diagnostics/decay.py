@@ -8,7 +8,7 @@ constant                        :math:`\alpha_t = \alpha_0`
 1/(1 + k t)  (InverseTimeDecay) :math:`\alpha_0 / (1 + k\,t)`, k = 0.5
 0.95^t  (ExponentialDecay)      :math:`0.95^t\,\alpha_0`
 k/√t  (InverseSqrtDecay)        :math:`k\,\alpha_0/\sqrt{\max(t, 1)}`, k = 1
-staircase                       :math:`0.5^{\lfloor t/5\rfloor}\alpha_0` (ExponentialDecay, staircase)
+staircase                       :math:`0.5^{\lfloor t/5\rfloor}\alpha_0` (staircase Exp.Decay)
 StepLR                          :math:`0.1^{\lfloor t/(E/2)\rfloor}\alpha_0` (drop x10 halfway)
 cosine                          :math:`\tfrac12\alpha_0(1 + \cos(\pi t / E))` over E epochs
 ==============================  =====================================================
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fastgd import _threads, optim, schedules
-from fastgd.diagnostics.batch import _model, full_loss
+from fastgd.diagnostics.batch import _model, _n_classes, full_loss
 from fastgd.train import fit
 
-__all__ = ["default_schedules", "lr_curves", "DecayRun", "decay_comparison"]
+__all__ = ["default_schedules", "lr_curves", "DecayRun", "DecayComparison", "decay_comparison"]
 
 
 def default_schedules(epochs):
@@ -91,7 +91,7 @@ def decay_comparison(X, y, *, validation_data=None, schedule_factories=None, epo
     :func:`default_schedules`) and record J after every epoch and the rates used."""
     X = np.ascontiguousarray(X, dtype=dtype)
     factories = default_schedules(epochs) if schedule_factories is None else schedule_factories
-    sizes = [X.shape[1], *hidden, int(np.max(y)) + 1]
+    sizes = [X.shape[1], *hidden, _n_classes(y)]
     comp = DecayComparison(base_lr=float(lr), batch_size=batch_size, epochs=epochs)
     with _threads.single_threaded_blas():
         for name, factory in factories.items():

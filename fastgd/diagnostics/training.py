@@ -13,7 +13,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from fastgd import _threads, optim, reference
-from fastgd.diagnostics.batch import _model, full_loss
+from fastgd.diagnostics.batch import _model, _n_classes, full_loss
 from fastgd.train import fit
 
 __all__ = ["TrainConfig", "TrainResult", "default_configs", "compare_training"]
@@ -76,7 +76,7 @@ def compare_training(X_train, y_train, X_test, y_test, *, hidden=(64,), configs=
     X_train = np.ascontiguousarray(X_train, dtype=dtype)
     X_test = np.ascontiguousarray(X_test, dtype=dtype)
     configs = default_configs() if configs is None else configs
-    sizes = [X_train.shape[1], *hidden, int(max(np.max(y_train), np.max(y_test))) + 1]
+    sizes = [X_train.shape[1], *hidden, _n_classes(y_train, y_test)]
     n_threads = _threads.resolve(n_threads)
     results = []
     for cfg in configs:

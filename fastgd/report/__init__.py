@@ -164,7 +164,8 @@ class Report:
                 if isinstance(it, Table):
                     if it.caption:
                         out += [f"*{it.caption}*", ""]
-                    out.append("| " + " | ".join(str(h) for h in it.headers) + " |")
+                    out.append("| " + " | ".join(str(h).replace("|", "\\|")
+                                                 for h in it.headers) + " |")
                     out.append("|" + "|".join("---" for _ in it.headers) + "|")
                     out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
                             for row in it.cells()]

@@ -106,10 +106,11 @@ def _training(i, rep, say, figure, numbers, s, seed, n_threads):
     sizes = [64, *s.hidden, 10]
     title = (f"{i}. MLP {sizes} on the digits ({len(Xtr)} train / {len(Xte)} test), "
              "fastgd.fit vs fastgd.reference.fit")
-    headers = ["run", "batch", "optimizer", "lr", "epochs", "final J", "test acc",
-               "seconds", "samples/s", "reference samples/s", "speed-up"]
-    rows = [[r.config.name, r.batch_size, r.config.optimizer, r.config.lr, r.config.epochs,
-             r.final_loss, r.test_accuracy, r.seconds, round(r.samples_per_second),
+    headers = ["compares", "run", "batch", "optimizer", "lr", "epochs", "final J",
+               "test acc", "seconds", "samples/s", "reference samples/s", "speed-up"]
+    rows = [[r.config.group, r.config.name, r.batch_size, r.config.optimizer, r.config.lr,
+             r.config.epochs, r.final_loss, r.test_accuracy, r.seconds,
+             round(r.samples_per_second),
              None if r.reference_samples_per_second is None
              else round(r.reference_samples_per_second),
              None if r.speedup is None else round(r.speedup, 1)] for r in res]
@@ -138,8 +139,10 @@ def _depth(i, rep, say, figure, numbers, s, seed, n_threads):
         "With identity activations and W = s·I every layer multiplies the forward signal "
         f"and the backward gradient by s, so across L = {s.depth} layers by s^L "
         f"(0.5^{s.depth} = {0.5 ** s.depth:.2g}, 1.5^{s.depth} = {1.5 ** s.depth:.2g}). "
-        "Xavier (variance 1/n) keeps identity and tanh networks near level, He (2/n) does "
-        "the same for ReLU; Xavier under ReLU loses half the variance per layer.")
+        "Xavier (variance 1/n) keeps an identity network level (factor ≈ 1 per layer); "
+        "tanh, which shrinks what passes through it, still loses a few percent per layer; "
+        "He (variance 2/n) keeps a ReLU network level, while Xavier under ReLU loses half "
+        "the variance per layer (factor ≈ 0.71).")
     rep.table(headers, rows)
     figure("layer_norms", plots.plot_layer_norms, exp, "norm per layer, log scale")
     numbers["depth"] = {r[0]: {"forward": r[1], "backward": r[2], "total": r[3]}
