@@ -117,3 +117,18 @@ static void FG_SUFFIX(fg_add_scaled)(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
     for (ptrdiff_t r = 0; r < rows; r++)
         for (ptrdiff_t k = 0; k < n; k++) dw[r * ld + k] = dw[r * ld + k] + alpha * w[r * ld + k];
 }
+
+/* c[i + j*ldc] = a[i*inca] * b[j*incb]: a GEMM with k = 1 (a batch of one row), which BLAS
+ * would run by packing both operands first -- at batch 1 the packing was 19% of the time. */
+static void FG_SUFFIX(fg_outer)(ptrdiff_t m, ptrdiff_t n, const REAL *restrict a,
+                                ptrdiff_t inca, const REAL *restrict b, ptrdiff_t incb,
+                                REAL *restrict c, ptrdiff_t ldc) {
+    for (ptrdiff_t j = 0; j < n; j++) {
+        const REAL bj = b[j * incb];
+        REAL *restrict cj = c + j * ldc;
+        if (inca == 1)
+            for (ptrdiff_t i = 0; i < m; i++) cj[i] = a[i] * bj;
+        else
+            for (ptrdiff_t i = 0; i < m; i++) cj[i] = a[i * inca] * bj;
+    }
+}
