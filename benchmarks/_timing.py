@@ -38,6 +38,19 @@ def _flags():
     return "?"
 
 
+def _git_rev():
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "csrc", "fastgd",
+                                "setup.py"], cwd=here, capture_output=True, text=True,
+                               check=True).stdout.strip()
+        return rev + (" + uncommitted changes to csrc/fastgd" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
 def header(title):
     """Markdown lines: date, machine, command line, library versions."""
     import fastgd
@@ -55,10 +68,70 @@ def header(title):
         f"- machine: {_cpu_model()}, nproc={os.cpu_count()}, {_flags()}"
         f" ({platform.system()} {platform.machine()})",
         f"- command: `python {argv}`",
+        f"- commit: {_git_rev()}",
         f"- fastgd {fastgd.__version__}: simd={cfg.get('simd', '?')}, "
+        f"kernel_dispatch={cfg.get('kernel_dispatch', '?')}, "
         f"cflags=`{cfg.get('cflags', '?')}`; numpy {np.__version__}; torch {torch_v}",
+        f"- load average at start: {loadavg()} (a shared host: other jobs skew 2-thread runs)",
         "",
     ]
+
+
+def loadavg():
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+class HostLoad:
+    """How busy *other* processes kept the CPUs while a block ran (a shared host).
+
+    ``with HostLoad() as h: ...`` then ``h.others`` = average cores used by everything but
+    this process (from /proc/stat minus our own CPU time); None where unavailable."""
+
+    def _read(self):
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        t = os.times()
+        return sum(v) - idle, t.user + t.system, time.monotonic()
+
+    def __enter__(self):
+        self._start = self._read()
+        self.others = None
+        return self
+
+    def __exit__(self, *exc):
+        end = self._read()
+        if self._start and end and end[2] > self._start[2]:
+            hz = os.sysconf("SC_CLK_TCK")
+            busy = (end[0] - self._start[0]) / hz
+            mine = end[1] - self._start[1]
+            self.others = max(0.0, busy - mine) / (end[2] - self._start[2])
+        return False
+
+    def note(self):
+        if self.others is None:
+            return "other processes' load: unknown"
+        warn = " -- CONTENDED, rerun on a quiet host" if self.others > 0.25 else ""
+        return f"other processes used {self.others:.2f} cores on average during this run{warn}"
+
+
+def wait_quiet(max_wait_s=120.0, threshold=0.15, window_s=2.0, log=None):
+    """Wait (up to max_wait_s) until other processes use under ``threshold`` cores over a
+    ``window_s`` window. Returns the last window's load (None if unknown)."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        with HostLoad() as h:
+            time.sleep(window_s)
+        if h.others is None or h.others < threshold or time.monotonic() > deadline:
+            return h.others
+        if log:
+            log(f"  host busy ({h.others:.2f} cores used by others); waiting")
 
 
 def calibrate(fn, target_s):
@@ -76,13 +149,33 @@ def calibrate(fn, target_s):
     return max(1, int(target_s / max(dt, 1e-9)))
 
 
-def interleaved(fns, *, rounds, target_s=1e-3, warm=True):
+def interleaved(fns, *, rounds, target_s=1e-3, warm=True, settle_s=0.0, pools=None):
     """Median seconds per call of each fn in ``fns`` (a dict), timed in interleaved rounds.
 
     Each sample is a batch of calls sized to ~target_s; with ``warm`` one untimed call
     precedes each batch, so in-cache sizes are timed with their arrays in cache (as a
-    loop of steps sees them) even though the contenders evict each other."""
-    ks = {name: calibrate(fn, target_s) for name, fn in fns.items()}
+    loop of steps sees them) even though the contenders evict each other.
+
+    ``settle_s`` and ``pools`` (name -> thread-pool label, None for single-threaded code):
+    with several threads, fastgd's OpenMP pool and torch's (a second runtime) keep their
+    workers spinning for a while after a region; on a machine with as many cores as
+    threads the next contender's region then fights them for the cores (measured: torch
+    fused SGD at 1e3, 2 threads, 15 us -> 8 ms). So before a sample whose pool differs
+    from the last pool used, sleep ``settle_s`` to let the other pool's workers go idle."""
+    pools = pools or {}
+    last_pool = [None]
+
+    def settle(name):
+        pool = pools.get(name)
+        if settle_s and pool is not None and pool != last_pool[0]:
+            if last_pool[0] is not None:
+                time.sleep(settle_s)
+            last_pool[0] = pool
+
+    ks = {}
+    for name, fn in fns.items():
+        settle(name)
+        ks[name] = calibrate(fn, target_s)
     samples = {name: [] for name in fns}
     gc_was = gc.isenabled()
     gc.disable()
@@ -90,6 +183,7 @@ def interleaved(fns, *, rounds, target_s=1e-3, warm=True):
         for _ in range(rounds):
             for name, fn in fns.items():
                 k = ks[name]
+                settle(name)
                 if warm:
                     fn()
                 t0 = time.perf_counter()
