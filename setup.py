@@ -6,6 +6,7 @@ Flags are portable by default; FASTGD_NATIVE=1 adds -march=native for local buil
 -ffp-contract=off keeps a*b+c as two roundings so the C kernels match NumPy bit for bit;
 -fno-math-errno lets sqrt vectorise (it changes no value).
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -84,6 +85,8 @@ def ext(name: str) -> Extension:
         define_macros=MACROS,
         extra_compile_args=CFLAGS,
         extra_link_args=OPENMP,
+        # headers hold the kernels: a change to one must rebuild every module
+        depends=sorted(glob.glob(os.path.join("csrc", "*.h"))),
     )
 
 

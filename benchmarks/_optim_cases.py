@@ -164,7 +164,7 @@ class Stepper:
     def expected_first_step(self):
         """Parameters after one step from p0, by the NumPy reference (or the probe's rule)."""
         if self.impl == "probe":
-            return np.zeros_like(self.p0)   # p <- m + v with m = v = 0
+            return self.g.copy()      # (p, m, v) <- (m + g, v - g, p) from m = v = 0
         p = self.p0.copy()
         REFERENCE[self.case.cls]([p], **self.case.kwargs).step([self.g])
         return p
@@ -179,7 +179,7 @@ class Stepper:
         np.testing.assert_allclose(p1, expected, rtol=1e-5, atol=1e-6,
                                    err_msg=f"{where}: first step differs from the reference")
         if self.impl == "probe":
-            np.testing.assert_array_equal(self.m, self.g, err_msg=f"{where}: probe m != g")
+            np.testing.assert_array_equal(self.m, -self.g, err_msg=f"{where}: probe m != -g")
             np.testing.assert_array_equal(self.v, self.p0, err_msg=f"{where}: probe v != p0")
         return p1
 

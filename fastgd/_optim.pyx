@@ -22,6 +22,7 @@ DEF PARALLEL_MIN = 32768
 # Chunks are a multiple of 16 elements: 64 bytes of float32, so threads never share a line.
 DEF ALIGN = 16
 DEF MAX_THREADS = 512
+DEF SMALL_SPANS = 64
 
 PARALLEL_MIN_ELEMENTS = PARALLEL_MIN
 
@@ -174,6 +175,12 @@ def step_group(dict hyper, list params, list grads, list state, int n_threads):
     group's state in parameter order. Returns the NAdam mu_product after the step.
     """
     cdef fg_step s
+    fill_step(&s, hyper)
+    return _run_group(&s, params, grads, state, n_threads)
+
+
+cdef double _run_group(const fg_step *s, list params, list grads, list state,
+                       int n_threads) except? -1.0:
     cdef Py_ssize_t n_params = len(params), i, k, n_spans = 0, off = 0, n_i, cap
     cdef int itemsize
     cdef bint is_double
@@ -182,7 +189,8 @@ def step_group(dict hyper, list params, list grads, list state, int n_threads):
     cdef char *sp[3]
     cdef char *p_i
     cdef char *g_i
-    fill_step(&s, hyper)
+    cdef fg_span stack_spans[SMALL_SPANS]
+    cdef fg_span stack_pieces[SMALL_SPANS]
     if n_params == 0:
         return s.mu_product
     is_double = (<cnp.ndarray>params[0]).dtype.num == cnp.NPY_DOUBLE
@@ -190,12 +198,15 @@ def step_group(dict hyper, list params, list grads, list state, int n_threads):
     for k in range(3):
         sp[k] = NULL if state[k] is None else _data(state[k])
     cap = n_params + n_threads + 1
-    spans = <fg_span *>PyMem_Malloc(n_params * sizeof(fg_span))
-    pieces = <fg_span *>PyMem_Malloc(cap * sizeof(fg_span))
-    if spans == NULL or pieces == NULL:
-        PyMem_Free(spans)
-        PyMem_Free(pieces)
-        raise MemoryError()
+    if cap <= SMALL_SPANS:      # the usual case: no allocation per step
+        spans, pieces = stack_spans, stack_pieces
+    else:
+        spans = <fg_span *>PyMem_Malloc(n_params * sizeof(fg_span))
+        pieces = <fg_span *>PyMem_Malloc(cap * sizeof(fg_span))
+        if spans == NULL or pieces == NULL:
+            PyMem_Free(spans)
+            PyMem_Free(pieces)
+            raise MemoryError()
     for i in range(n_params):
         n_i = cnp.PyArray_SIZE(<cnp.ndarray>params[i])
         if n_i == 0:
@@ -217,10 +228,29 @@ def step_group(dict hyper, list params, list grads, list state, int n_threads):
         off += n_i
     with nogil:
         k = split_spans(spans, n_spans, pieces, cap, itemsize, n_threads)
-        run_spans(&s, pieces, k, is_double, n_threads)
-    PyMem_Free(spans)
-    PyMem_Free(pieces)
+        run_spans(s, pieces, k, is_double, n_threads)
+    if spans != stack_spans:
+        PyMem_Free(spans)
+        PyMem_Free(pieces)
     return s.mu_product
+
+
+cdef class Rule:
+    """A param group's hyper-parameters parsed once into an fg_step (rebuilt by the
+    optimizer only when the group changes), so a step does not re-read a dict."""
+    cdef fg_step base
+
+    def __init__(self, dict hyper):
+        fill_step(&self.base, dict(hyper, step=1))   # validates
+
+    def step(self, list params, list grads, list state, long long step, double mu_product,
+             int n_threads):
+        """Step ``step`` of this rule over a group (as step_group); returns mu_product."""
+        cdef fg_step s = self.base
+        s.step = step
+        s.mu_product = mu_product
+        fg_prepare(&s)
+        return _run_group(&s, params, grads, state, n_threads)
 
 
 def prepared(dict hyper):

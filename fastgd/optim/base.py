@@ -225,36 +225,57 @@ class Optimizer:
         """The fg_step fields (see csrc/fg_optim.h) for this group's rule."""
         raise NotImplementedError
 
+    def _refresh(self, group, gstate):
+        """Re-validate a group and rebuild its prepared rule only when its hyper-parameters
+        changed since the last step (a schedule or the user may edit them between steps).
+        Comparing the values costs ~0.2 us; validating and rebuilding ~3 us."""
+        key = tuple(group.values())
+        if key != gstate.get("key"):
+            self._validate_group(group)
+            hyper = self._hyper(group)
+            gstate["hyper"] = hyper
+            gstate["rule"] = _optim.Rule(hyper)
+            gstate["state"] = self._buffers(group, gstate)
+            gstate["key"] = key
+
     def step(self, grads):
         """One update of every parameter, in place. ``grads``: one array per parameter, in
         the order the parameters were given (all groups concatenated)."""
-        total = sum(len(g["params"]) for g in self.param_groups)
         if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
             raise TypeError("grads: expected a list or tuple of arrays, one per parameter, "
                             f"got {type(grads).__name__}")
-        if len(grads) != total:
-            raise ValueError(f"grads: expected {total} arrays (one per parameter), got {len(grads)}")
+        groups, states = self.param_groups, self._group_state
+        if len(grads) != self._n_params:
+            raise ValueError(f"grads: expected {self._n_params} arrays (one per parameter), "
+                             f"got {len(grads)}")
+        n_threads = self.n_threads if self.n_threads is not None else _threads.resolve(None)
+        if len(groups) == 1 and type(self)._apply is Optimizer._apply:
+            # the common case, kept lean: ~1.5 us of Python per step
+            group, gstate = groups[0], states[0]
+            self._refresh(group, gstate)
+            params = group["params"]
+            checked = _optim.check_grads(params, grads, 0)
+            gstate["mu_product"] = gstate["rule"].step(params, checked, gstate["state"],
+                                                       gstate["step"] + 1,
+                                                       gstate["mu_product"], n_threads)
+            gstate["step"] += 1
+            return
         checked, index = [], 0
-        for group, gstate in zip(self.param_groups, self._group_state):
-            # Check every group before updating any. A schedule or the user may have edited
-            # a group's hyper-parameters since the last step; re-validating costs ~2 us, so
-            # only when they changed (comparing a snapshot costs a quarter of that).
-            snapshot = [(k, v) for k, v in group.items() if k != "params"]
-            if snapshot != gstate.get("validated"):
-                self._validate_group(group)
-                gstate["validated"] = snapshot
+        for group, gstate in zip(groups, states):   # check every group before updating any
+            self._refresh(group, gstate)
             n = len(group["params"])
             checked.append(_optim.check_grads(group["params"], grads[index:index + n], index))
             index += n
-        n_threads = self.n_threads if self.n_threads is not None else _threads.resolve(None)
-        for group, gstate, group_grads in zip(self.param_groups, self._group_state, checked):
-            hyper = self._hyper(group)
-            hyper["step"] = gstate["step"] + 1
-            hyper["mu_product"] = gstate["mu_product"]
-            state = self._buffers(group, gstate)
-            gstate["mu_product"] = self._apply(hyper, group["params"], group_grads, state,
-                                               n_threads)
+        for group, gstate, group_grads in zip(groups, states, checked):
+            hyper = dict(gstate["hyper"], step=gstate["step"] + 1,
+                         mu_product=gstate["mu_product"])
+            gstate["mu_product"] = self._apply(hyper, group["params"], group_grads,
+                                               gstate["state"], n_threads)
             gstate["step"] += 1
+
+    @property
+    def _n_params(self):
+        return sum(len(g["params"]) for g in self.param_groups)
 
     @staticmethod
     def _apply(hyper, params, grads, state, n_threads):
