@@ -4,7 +4,9 @@ Design: OpenMP is found by compiling a probe program, not by guessing from the p
 so Apple clang (no -fopenmp) and odd toolchains still build, serially, with one warning.
 Flags are portable by default; FASTGD_NATIVE=1 adds -march=native for local builds only.
 -ffp-contract=off keeps a*b+c as two roundings so the C kernels match NumPy bit for bit;
--fno-math-errno lets sqrt vectorise (it changes no value).
+-fno-math-errno lets sqrt vectorise and -fno-trapping-math lets selects such as
+`a > 0 ? d : 0` vectorise (GCC would not speculate a possibly trapping operation); neither
+changes a computed value, only what the compiler may assume about errno and FP traps.
 """
 import glob
 import os
@@ -20,7 +22,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BASE_FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-std=c99"]
+BASE_FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-std=c99"]
 
 _PROBE = r"""
 #include <omp.h>

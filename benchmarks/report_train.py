@@ -73,8 +73,9 @@ def table(threads, roof, rows):
         out.append(f"| {bs} | {f:,.0f} | {gf:.1f} | {100 * gf / roof:.0f}% | "
                    f"{ratio('reference')} | {ratio('torch')} | {ratio('torch-dataloader')} | "
                    f"{ratio('sklearn')} |")
-    baseline = ", ".join(f"{impl} {sps[impl]:,.0f}" for impl in sps if impl != "fastgd")
-    out += ["", f"Peers at batch {rows[2][0]} (samples/s): {baseline}.", ""]
+    bs128, peers = next(((bs, sps) for bs, sps in rows if bs == 128), rows[-1])
+    baseline = ", ".join(f"{impl} {v:,.0f}" for impl, v in peers.items() if impl != "fastgd")
+    out += ["", f"Peers at batch {bs128} (samples/s): {baseline}.", ""]
     return out
 
 

@@ -38,15 +38,23 @@ static void FG_SUFFIX(fg_act_backward)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
                                        const REAL *restrict a, REAL *restrict d,
                                        fg_activation act) {
     const REAL slope = (REAL)FG_LEAKY_SLOPE;
-    for (ptrdiff_t i = r0 * n; i < r1 * n; i++) {
-        const REAL ai = a[i];
-        switch (act) {
-        case FG_RELU: d[i] = d[i] * (ai > 0 ? (REAL)1 : (REAL)0); break;
-        case FG_LEAKY_RELU: d[i] = d[i] * (ai > 0 ? (REAL)1 : slope); break;
-        case FG_TANH: d[i] = d[i] * ((REAL)1 - ai * ai); break;
-        case FG_SIGMOID: d[i] = d[i] * (ai * ((REAL)1 - ai)); break;
-        default: break;
-        }
+    const ptrdiff_t i0 = r0 * n, i1 = r1 * n;
+    /* one loop per activation (not a switch per element) so each one vectorises */
+    switch (act) {
+    case FG_RELU:
+        for (ptrdiff_t i = i0; i < i1; i++) d[i] = d[i] * (a[i] > 0 ? (REAL)1 : (REAL)0);
+        break;
+    case FG_LEAKY_RELU:
+        for (ptrdiff_t i = i0; i < i1; i++) d[i] = d[i] * (a[i] > 0 ? (REAL)1 : slope);
+        break;
+    case FG_TANH:
+        for (ptrdiff_t i = i0; i < i1; i++) d[i] = d[i] * ((REAL)1 - a[i] * a[i]);
+        break;
+    case FG_SIGMOID:
+        for (ptrdiff_t i = i0; i < i1; i++) d[i] = d[i] * (a[i] * ((REAL)1 - a[i]));
+        break;
+    default:
+        break;
     }
 }
 
