@@ -211,3 +211,14 @@ def fmt_us(seconds):
 
 def fmt_ratio(x):
     return "–" if x is None else (f"{x:.2f}" if x < 10 else f"{x:.1f}")
+
+
+def emit(lines, out=None):
+    """Print a finished report (closing with the load average) and write it to ``out``."""
+    lines = list(lines) + [f"Load average at end: {loadavg()}", ""]
+    text = "\n".join(lines)
+    print(text)
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text + "\n")

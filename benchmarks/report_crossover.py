@@ -279,13 +279,7 @@ def main(argv=None):
         "", f"(cores used by other processes per measured row: median {np.median(loads):.2f}, "
         f"max {max(loads):.2f}; rows above {CONTENDED} were retried up to {args.retries} "
         "times and the quietest attempt kept)", ""]
-    lines += [f"Load average at end: {_timing.loadavg()}", ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    _timing.emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -192,13 +192,7 @@ def main(argv=None):
         lines += _timing.table(["size", "probe µs", "probe GB/s"], probe_rows) + [""]
         if "Adam" in args.optimizers:
             lines += targets(results, threads)
-    lines += [f"Load average at end: {_timing.loadavg()}", ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    _timing.emit(lines, args.out)
 
 
 if __name__ == "__main__":

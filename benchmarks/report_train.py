@@ -103,11 +103,7 @@ def main():
     for t in args.threads:
         roof, rows = measure(t, args.rounds, args.starts)
         lines += table(t, roof, rows)
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    _timing.emit(lines, args.out)
 
 
 if __name__ == "__main__":
