@@ -12,7 +12,8 @@ from fastgd.report import PLOT_HINT, Report, fmt, format_table
 from fastgd.report.demo import DemoSettings, run_demo
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FIGURES = ("training", "layer_norms", "saddle", "cost_curves", "batch_sweep", "decay", "ewa")
+FIGURES = ("training", "layer_norms", "saddle", "surfaces", "cost_curves", "batch_sweep",
+           "decay", "ewa")
 
 
 def _tiny():
@@ -62,11 +63,13 @@ def test_html_references_and_embeds_every_figure(demo):
 
 def test_demo_prints_the_key_numbers(demo):
     _, result, text = demo
-    for needle in ("speed-up", "Vanishing / exploding", "Saddle points", "Batch size sweep",
-                   "Learning-rate decay", "Exponentially weighted", "report:", "finished in"):
+    for needle in ("speed-up", "Vanishing / exploding", "Saddle points", "Test surfaces",
+                   "Batch size sweep", "Learning-rate decay", "Exponentially weighted", "report:",
+                   "finished in"):
         assert needle in text, needle
     n = result.numbers
-    assert set(n) == {"training", "depth", "saddle", "cost_curves", "sweep", "decay", "ewa"}
+    assert set(n) == {"training", "depth", "saddle", "surfaces", "cost_curves", "sweep",
+                      "decay", "ewa"}
     assert n["saddle"]["GD"]["2d"] > n["saddle"]["Adam"]["2d"]
     assert n["depth"]["W = 1.5·I"]["total"] > 1e3 > 1e-3 > n["depth"]["W = 0.5·I"]["total"]
     assert all(v["speedup"] > 0 for v in n["training"].values())
@@ -85,7 +88,7 @@ def test_without_matplotlib_the_numbers_are_still_written(tmp_path, monkeypatch)
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "pip install fastgd[plot]" in html and "pip install fastgd[plot]" in md
     assert "pip install fastgd[plot]" in text.getvalue()
-    assert html.count("<table>") == 7 and "<img" not in html
+    assert html.count("<table>") == 8 and "<img" not in html
 
 
 def test_report_builder_escapes_and_validates(tmp_path):

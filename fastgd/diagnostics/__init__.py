@@ -6,6 +6,8 @@ gradients (LESSON §1, §2)     :func:`layer_stats`, :func:`deep_network_experim
                               keeps them level
 saddle (§1, §5)               :func:`saddle_experiment`, :func:`escape_iterations`:
                               steps each update rule needs to leave a saddle's plateau
+surfaces (§5)                 :func:`convergence_experiment`: steps GD / Momentum /
+                              RMSprop / Adam need on Rosenbrock, Beale, a ravine; µs/step
 batch (§3)                    :func:`cost_curves`, :func:`batch_size_sweep`: batch vs
                               mini-batch vs SGD cost curves; time to a target per size
 averages (§4)                 :func:`ewa_experiment`: EWA with and without bias correction
@@ -29,6 +31,8 @@ from fastgd.diagnostics.gradients import (DepthExperiment, DepthSetting, LayerSt
                                           layer_stats)
 from fastgd.diagnostics.saddle import (EscapeResult, SaddleExperiment, escape_iterations,
                                        saddle_experiment, saddle_optimizers)
+from fastgd.diagnostics.surfaces import (ConvergenceExperiment, ConvergenceRun,
+                                         convergence_experiment, surface_optimizers)
 from fastgd.diagnostics.training import (TrainConfig, TrainResult, compare_training,
                                          default_configs)
 
@@ -37,6 +41,7 @@ __all__ = [
     "DepthSetting", "default_settings",
     "saddle_experiment", "escape_iterations", "saddle_optimizers", "EscapeResult",
     "SaddleExperiment",
+    "convergence_experiment", "ConvergenceExperiment", "ConvergenceRun", "surface_optimizers",
     "cost_curves", "CostCurve", "batch_size_sweep", "Sweep", "SweepRow", "powers_of_two",
     "full_loss",
     "decay_comparison", "default_schedules", "lr_curves", "DecayComparison", "DecayRun",

@@ -9,8 +9,8 @@ import io
 
 import numpy as np
 
-__all__ = ["available", "png_bytes", "plot_layer_norms", "plot_saddle", "plot_cost_curves",
-           "plot_batch_sweep", "plot_decay", "plot_ewa", "plot_training"]
+__all__ = ["available", "png_bytes", "plot_layer_norms", "plot_saddle", "plot_surfaces",
+           "plot_cost_curves", "plot_batch_sweep", "plot_decay", "plot_ewa", "plot_training"]
 
 
 def available():
@@ -23,12 +23,16 @@ def available():
 
 
 def _figure(width, height, ncols=1):
+    fig, axes = _grid(width, height, 1, ncols)
+    return fig, list(axes[0])
+
+
+def _grid(width, height, nrows, ncols):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)   # Agg canvas attached to this figure only
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, list(axes)
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def png_bytes(fig, dpi=100):
@@ -82,6 +86,51 @@ def plot_saddle(exp):
     c.set(xlabel="step", ylabel="f", ylim=(min(exp.threshold * 2, -2), 3),
           title=f"HighDimSaddle (dim {exp.high_dim_surface.dim})")
     b.legend(fontsize=8)
+    return fig
+
+
+# (x range, y range, log-spaced contour levels?) per surface: Rosenbrock's and Beale's
+# values span 1e-3 .. 1e4, where linear levels would all crowd onto the steep walls.
+_SURFACE_VIEWS = {"rosenbrock": ((-2.0, 2.0), (-1.0, 3.0), True),
+                  "beale": ((-0.5, 4.5), (-1.5, 2.0), True),
+                  "ravine": ((-4.5, 1.0), (-1.5, 1.5), False)}
+
+
+def plot_surfaces(exp):
+    """Top: each surface's contours with every rule's path (start: black dot, minimum:
+    star). Bottom: ||x − x*|| per step, log scale, with the tolerance dotted."""
+    names = list(exp.runs)
+    fig, axes = _grid(5 * len(names), 8.4, 2, len(names))
+    for j, sname in enumerate(names):
+        surf, a, b = exp.surfaces[sname], axes[0, j], axes[1, j]
+        (x0, x1), (y0, y1), log = _SURFACE_VIEWS.get(sname, ((-2, 2), (-2, 2), False))
+        # value() takes one point: 150² Python calls, ~0.1 s, keep the grid modest
+        xs, ys = np.meshgrid(np.linspace(x0, x1, 150), np.linspace(y0, y1, 150))
+        fz = np.array([[surf.value((u, v)) for u, v in zip(ru, rv)]
+                       for ru, rv in zip(xs, ys)])
+        if log:
+            lo = max(np.log10(max(fz.min(), 1e-12)), -3.0)
+            a.contour(xs, ys, fz, levels=np.logspace(lo, np.log10(fz.max()), 20),
+                      colors="0.75", linewidths=0.7)
+        else:
+            a.contour(xs, ys, fz, levels=20, colors="0.75", linewidths=0.7)
+        m = np.asarray(surf.minimum)
+        for r in exp.runs[sname].values():
+            steps = "-" if r.steps is None else r.steps
+            label = f"{r.name} (lr {r.lr:g}): {steps}"
+            path = np.where(np.isfinite(r.path), r.path, np.nan)   # a diverged run's inf
+            line, = a.plot(path[:, 0], path[:, 1], lw=1.1, label=label)
+            dist = np.sqrt(np.sum((path[1:] - m) ** 2, axis=1))   # after step 1, 2, ...
+            b.plot(np.arange(1, len(dist) + 1), _positive(dist), color=line.get_color(),
+                   lw=1, label=r.name)
+        a.plot(*surf.default_start, "ko", ms=4)
+        a.plot(*m, "*", color="k", ms=10)
+        a.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y",
+              title=f"{sname} from {tuple(float(v) for v in surf.default_start)}")
+        a.legend(fontsize=7, title="rule (lr): steps", title_fontsize=7)
+        b.axhline(exp.tol, color="k", lw=0.6, ls=":")
+        b.set(xscale="log", yscale="log", xlabel="step", ylabel="||x − x*||",
+              title=f"distance to the minimum (converged: < {exp.tol:g})")
     return fig
 
 
