@@ -64,6 +64,57 @@ def measure(threads, rounds, starts):
     return roof, rows
 
 
+def digits_rows(threads, rounds=5):
+    """Small data, where per-batch Python decides: the shipped digits (1797 x 64), MLP
+    64-128-64-10, Adam, batch 32 and 64, fastgd vs scikit-learn's MLPClassifier (one epoch
+    each, in this process; median of ``rounds``)."""
+    import warnings
+
+    import numpy as np
+
+    import fastgd
+    from fastgd import datasets
+    X, y = datasets.load_digits(return_X_y=True, dtype=np.float32)
+    out = []
+    for bs in (32, 64):
+        model = fastgd.MLP([64, 128, 64, 10], seed=0)
+        opt = fastgd.Adam(model.parameters())
+        t_f = []
+        for e in range(rounds + 1):
+            h = fastgd.fit(model, X, y, opt, epochs=1, batch_size=bs, seed=0, initial_epoch=e,
+                           n_threads=threads)
+            t_f.append(h.time[-1])
+        row = {"batch": bs, "fastgd": len(y) / statistics.median(t_f[1:])}
+        if not cases.unavailable("sklearn"):
+            from sklearn.exceptions import ConvergenceWarning
+            from sklearn.neural_network import MLPClassifier
+            from threadpoolctl import threadpool_limits
+            clf = MLPClassifier(hidden_layer_sizes=(128, 64), batch_size=bs, max_iter=1,
+                                warm_start=True, random_state=0, tol=0.0)
+            t_s = []
+            with warnings.catch_warnings(), threadpool_limits(threads, user_api="blas"):
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                for _ in range(rounds + 1):
+                    t0 = time.perf_counter()
+                    clf.fit(X, y)
+                    t_s.append(time.perf_counter() - t0)
+            row["sklearn"] = len(y) / statistics.median(t_s[1:])
+        out.append(row)
+    return out
+
+
+def digits_table(threads, rows):
+    lines = [f"### Digits (1797 x 64), MLP 64-128-64-10, Adam, {threads} thread(s)", "",
+             "| batch | fastgd samples/s | scikit-learn samples/s | × scikit-learn |",
+             "|---:|---:|---:|---:|"]
+    for r in rows:
+        sk = r.get("sklearn")
+        sk_text = "—" if sk is None else f"{sk:,.0f}"
+        ratio = "—" if sk is None else f"{r['fastgd'] / sk:.1f}×"
+        lines.append(f"| {r['batch']} | {r['fastgd']:,.0f} | {sk_text} | {ratio} |")
+    return lines + [""]
+
+
 def table(threads, roof, rows):
     out = [f"### {threads} thread{'s' if threads > 1 else ''} "
            f"(GEMM roof {roof:.0f} GFLOP/s = {roof * 1e9 / cases.FLOP_PER_SAMPLE:,.0f} samples/s)",
@@ -103,6 +154,7 @@ def main():
     for t in args.threads:
         roof, rows = measure(t, args.rounds, args.starts)
         lines += table(t, roof, rows)
+        lines += digits_table(t, digits_rows(t))
     _timing.emit(lines, args.out)
 
 
