@@ -1,18 +1,19 @@
 """The training engine: whole epochs of mini-batch gradient descent in C, without the GIL.
 
-Design: per mini-batch, three steps, each one OpenMP region (or plain serial code when one
+Design: per mini-batch, two steps, each one OpenMP region (or plain serial code when one
 thread is enough):
 1. rows: the batch's rows are split into one block per thread; each thread gathers its rows
    (converting dtype, from any strides, so C/F-ordered arrays and memmaps are read in
    place), runs them forward through every layer (a GEMM on its rows, then bias and
    activation fused into one pass), computes their loss and dL/dlogits in one pass, and
    back-propagates dL/dZ through every layer -- all row-local, so no thread waits;
-2. columns: each layer's weight gradient dW = A^T dZ, bias gradient and L2 term are split
-   by output columns, so every gradient element is written by exactly one thread: no
-   reduction (a block's GEMM is one BLAS call, but BLAS may round a block of a product
-   differently from the whole product, so parameters can differ in the last bits between
-   thread counts; the same thread count is bit-identical);
-3. the optimizer's fused kernel over the flat parameter buffer.
+2. weights: each layer's weight gradient dW = A^T dZ is split by blocks of weight rows
+   (a contiguous span of the flat parameter buffer), each followed at once by the
+   optimizer's fused kernel over exactly that span while its gradient is still in cache;
+   the last block of a layer also does the bias. Every parameter has one writer: no
+   reduction, no per-thread gradient copies. A block's GEMM is one BLAS call, but BLAS may
+   round a block of a product differently from the whole product, so parameters can differ
+   in the last bits between thread counts; the same thread count is bit-identical.
 GEMMs are single-threaded BLAS calls (scipy.linalg.cython_blas: nothing linked at build
 time, the route scikit-learn's Cython takes) made from inside our threads, so fit limits
 BLAS to one thread: one thread pool, ours, and no oversubscription (BLAS's own threads
@@ -29,7 +30,7 @@ from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 cimport numpy as cnp
 import numpy as np
 
-from fastgd._optim cimport apply_flat, fg_prepare, fg_step, fill_step
+from fastgd._optim cimport fg_apply_f32, fg_apply_f64, fg_prepare, fg_step, fill_step
 
 cnp.import_array()
 
@@ -233,44 +234,81 @@ cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize
     return total
 
 
-# ---------------------------------------------------------------- step 2: columns
+# ---------------------------------------------------------------- step 2: weight rows
 
-cdef void _cols_grad(Net *net, int l, Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t B) noexcept nogil:
-    """dW_l[:, c0:c1], db_l[c0:c1] (and the L2 term) from acts[l] and dz[l+1]."""
-    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1], nc = <int>(c1 - c0)
-    cdef Py_ssize_t isz = _isz(net)
-    cdef char *dw = net.grads + (net.w_off[l] + c0) * isz
-    cdef char *w = net.params + (net.w_off[l] + c0) * isz
-    cdef char *dz = net.dz[l + 1] + c0 * isz
-    cdef char *db = net.grads + (net.b_off[l] + c0) * isz
-    if nc <= 0:
+cdef struct Update:
+    # the optimizer step fused into step 2 (step is NULL: gradients only)
+    const fg_step *step
+    char *s1
+    char *s2
+    char *s3
+
+
+cdef inline void _update_span(Net *net, const Update *u, Py_ssize_t off, Py_ssize_t n) noexcept nogil:
+    """The optimizer's fused kernel over parameters [off, off + n) of the flat buffer."""
+    cdef Py_ssize_t o = off * _isz(net)
+    if u.step == NULL or n <= 0:
         return
-    # dW[:, c0:c1] (n_in x nc) = A^T (n_in x B) @ dZ[:, c0:c1] (B x nc)
-    _gemm(net.is_double, b'N', b'T', nc, n_in, <int>B, dz, n_out, net.acts[l], n_in, dw, n_out)
     if net.is_double:
-        if net.alpha != 0.0:
-            fg_add_scaled_f64(n_in, nc, n_out, <double *>dw, <double *>w, net.alpha)
-        fg_col_sums_f64(B, nc, n_out, <double *>dz, <double *>db)
+        fg_apply_f64(u.step, n, <double *>(net.params + o), <const double *>(net.grads + o),
+                     NULL if u.s1 == NULL else <double *>(u.s1 + o),
+                     NULL if u.s2 == NULL else <double *>(u.s2 + o),
+                     NULL if u.s3 == NULL else <double *>(u.s3 + o))
     else:
+        fg_apply_f32(u.step, n, <float *>(net.params + o), <const float *>(net.grads + o),
+                     NULL if u.s1 == NULL else <float *>(u.s1 + o),
+                     NULL if u.s2 == NULL else <float *>(u.s2 + o),
+                     NULL if u.s3 == NULL else <float *>(u.s3 + o))
+
+
+cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t r1,
+                     bint with_bias, Py_ssize_t B) noexcept nogil:
+    """Weight rows [r0, r1) of layer l: dW[r0:r1] = A[:, r0:r1]^T dZ (+ alpha W[r0:r1]),
+    then the optimizer over exactly those parameters -- a contiguous span, updated while
+    its fresh gradient is still in cache. with_bias: also db = column sums of dZ and its
+    update."""
+    cdef int n_out = net.sizes[l + 1], n_in = net.sizes[l], nr = <int>(r1 - r0)
+    cdef Py_ssize_t isz = _isz(net), off = net.w_off[l] + r0 * n_out
+    cdef char *dw = net.grads + off * isz
+    cdef char *w = net.params + off * isz
+    cdef char *db = net.grads + net.b_off[l] * isz
+    if nr > 0:
+        # dW[r0:r1] (nr x n_out) = A[:, r0:r1]^T (nr x B) @ dZ (B x n_out)
+        _gemm(net.is_double, b'N', b'T', n_out, nr, <int>B, net.dz[l + 1], n_out,
+              net.acts[l] + r0 * isz, n_in, dw, n_out)
         if net.alpha != 0.0:
-            fg_add_scaled_f32(n_in, nc, n_out, <float *>dw, <float *>w, <float>net.alpha)
-        fg_col_sums_f32(B, nc, n_out, <float *>dz, <float *>db)
+            if net.is_double:
+                fg_add_scaled_f64(nr, n_out, n_out, <double *>dw, <double *>w, net.alpha)
+            else:
+                fg_add_scaled_f32(nr, n_out, n_out, <float *>dw, <float *>w, <float>net.alpha)
+        _update_span(net, u, off, nr * n_out)
+    if with_bias:
+        if net.is_double:
+            fg_col_sums_f64(B, n_out, n_out, <double *>net.dz[l + 1], <double *>db)
+        else:
+            fg_col_sums_f32(B, n_out, n_out, <float *>net.dz[l + 1], <float *>db)
+        _update_span(net, u, net.b_off[l], n_out)
 
 
-cdef void _cols_step(Net *net, Py_ssize_t B) noexcept nogil:
-    """Step 2: every layer's gradient, split by output columns (task j: block j % T of
-    layer j // T, so each thread gets a share of every layer)."""
-    cdef int l, j, T = _split(B * net.n_params, net.n_threads, net.n_threads)
+cdef void _grads_step(Net *net, Py_ssize_t B, const Update *u) noexcept nogil:
+    """Step 2 (and 3): every layer's gradient, split by blocks of weight rows (task j:
+    block j % T of layer j // T, so each thread gets a share of every layer; the last
+    block of a layer also does its bias), each block followed by its optimizer update.
+    Every parameter has one writer: no reduction, no per-thread gradient copies."""
+    # the update costs about as much as a GEMM over 16 more rows (memory-bound, ~28 B/param)
+    cdef int l, j, T = _split((B + (16 if u.step != NULL else 0)) * net.n_params,
+                              net.n_threads, net.n_threads)
     cdef int n_tasks
-    cdef Py_ssize_t n_out
+    cdef Py_ssize_t n_in
     if T == 1:
         for l in range(net.n_layers):
-            _cols_grad(net, l, 0, net.sizes[l + 1], B)
+            _rows_grad(net, u, l, 0, net.sizes[l], True, B)
         return
     n_tasks = net.n_layers * T
     for j in prange(n_tasks, schedule="static", chunksize=1, num_threads=T):
-        n_out = net.sizes[j // T + 1]
-        _cols_grad(net, j // T, n_out * (j % T) // T, n_out * (j % T + 1) // T, B)
+        n_in = net.sizes[j // T]
+        _rows_grad(net, u, j // T, n_in * (j % T) // T, n_in * (j % T + 1) // T,
+                   j % T == T - 1, B)
 
 
 # ---------------------------------------------------------------- gather
@@ -317,8 +355,10 @@ cdef void _gather_block(char *base, Py_ssize_t row_stride, Py_ssize_t col_stride
 cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
                               Py_ssize_t B) noexcept nogil:
     """Mean data loss of the batch ``rows``; leaves every gradient in net.grads."""
+    cdef Update none
     cdef double loss = _rows_step(net, data, rows, B, True) / B
-    _cols_step(net, B)
+    none.step = NULL
+    _grads_step(net, B, &none)
     return loss
 
 
@@ -408,16 +448,19 @@ cdef class Engine:
         cdef long long t0 = hyper["step"]
         cdef int n_threads = self.net.n_threads
         cdef cnp.ndarray lr_arr
+        cdef Update update
         if min(batch_size, n) > self.net.batch_max:   # batch_size > n: one batch of n rows
             raise ValueError("batch_size larger than the engine's buffers")
         fill_step(&s, hyper)            # validates; per-batch scalars are re-derived below
         s.mu_product = mu0
+        update.step = &s
         if state[0] is not None:
             s1 = <char *>cnp.PyArray_DATA(state[0])
         if state[1] is not None:
             s2 = <char *>cnp.PyArray_DATA(state[1])
         if state[2] is not None:
             s3 = <char *>cnp.PyArray_DATA(state[2])
+        update.s1, update.s2, update.s3 = s1, s2, s3
         if lrs is not None:
             lr_arr = np.ascontiguousarray(lrs, dtype=np.float64)
             if lr_arr.shape[0] < n_batches:
@@ -427,7 +470,7 @@ cdef class Engine:
             for b in range(n_batches):
                 r0 = b * batch_size
                 B = n - r0 if n - r0 < batch_size else batch_size
-                loss = _forward_backward(&self.net, &data, rows + r0, B)
+                loss = _rows_step(&self.net, &data, rows + r0, B, True) / B
                 if not isfinite(loss):
                     bad = b
                     break
@@ -437,8 +480,7 @@ cdef class Engine:
                 if lr_of_batch != NULL:
                     s.lr = lr_of_batch[b]
                 fg_prepare(&s)
-                apply_flat(&s, self.net.params, self.net.grads, s1, s2, s3,
-                           self.net.n_params, self.net.is_double, n_threads)
+                _grads_step(&self.net, B, &update)
         return loss_sum, rows_done, (b if bad >= 0 else n_batches), bad, s.mu_product
 
     def loss_and_grads(self, X, labels, Y):
