@@ -99,6 +99,13 @@ def _show(say, title, headers, rows):
     say(format_table(headers, rows))
 
 
+def _table_section(rep, say, title, headers, rows, text):
+    """Print a section's table and add it, with its explanation, to the report."""
+    _show(say, title, headers, rows)
+    rep.section(title).paragraph(text)
+    rep.table(headers, rows)
+
+
 def _training(i, rep, say, figure, numbers, s, seed, n_threads):
     X, y = datasets.load_digits(dtype=np.float32, return_X_y=True)
     Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, 0.2, seed=seed, stratify=True)
@@ -117,12 +124,10 @@ def _training(i, rep, say, figure, numbers, s, seed, n_threads):
              None if r.reference_samples_per_second is None
              else round(r.reference_samples_per_second),
              None if r.speedup is None else round(r.speedup, 1)] for r in res]
-    _show(say, title, headers, rows)
-    rep.section(title).paragraph(
+    _table_section(rep, say, title, headers, rows,
         "Same network and initial weights for every run. J: mean cross-entropy over the "
         "training set at the end; speed-up: fastgd.fit's samples/s over fastgd.reference.fit"
         "'s (NumPy, with the optimizer's NumPy twin) on the same configuration and threads.")
-    rep.table(headers, rows)
     figure("training", plots.plot_training, res, "cost per epoch against training seconds")
     numbers["training"] = {r.config.name: {"final_loss": r.final_loss,
                                            "test_accuracy": r.test_accuracy,
@@ -137,8 +142,7 @@ def _depth(i, rep, say, figure, numbers, s, seed, n_threads):
     headers = ["setting", "forward x/layer", "backward x/layer", "|Z_L| / |X|",
                "|dJ/dZ_1| / |dJ/dZ_L|"]
     rows = [list(r) for r in exp.summary()]
-    _show(say, title, headers, rows)
-    rep.section(title).paragraph(
+    _table_section(rep, say, title, headers, rows,
         "With identity activations and W = s·I every layer multiplies the forward signal "
         f"and the backward gradient by s, so across L = {s.depth} layers by s^L "
         f"(0.5^{s.depth} = {0.5 ** s.depth:.2g}, 1.5^{s.depth} = {1.5 ** s.depth:.2g}). "
@@ -146,7 +150,6 @@ def _depth(i, rep, say, figure, numbers, s, seed, n_threads):
         "tanh, which shrinks what passes through it, still loses a few percent per layer; "
         "He (variance 2/n) keeps a ReLU network level, while Xavier under ReLU loses half "
         "the variance per layer (factor ≈ 0.71).")
-    rep.table(headers, rows)
     figure("layer_norms", plots.plot_layer_norms, exp, "norm per layer, log scale")
     numbers["depth"] = {r[0]: {"forward": r[1], "backward": r[2], "total": r[3]}
                         for r in rows}
@@ -160,14 +163,12 @@ def _saddle(i, rep, say, figure, numbers, s, seed, n_threads):
     headers = ["update rule", f"x² − y² from {exp.start}",
                f"HighDimSaddle({exp.high_dim_surface.dim})"]
     rows = [list(r) for r in exp.table()]
-    _show(say, title, headers, rows)
-    rep.section(title).paragraph(
+    _table_section(rep, say, title, headers, rows,
         "Plain GD multiplies the escaping coordinate by 1 + 2α per step: a long plateau. "
         "RMSprop and Adam rescale the tiny gradient to a step of about α. The lesson's "
         "momentum (v = βv + (1−β)dW) with the same α takes GD's step once v has caught up, "
         "so it is no faster here; with α/(1−β) (torch's SGD momentum) it is. "
         "'-' = not within the step limit.")
-    rep.table(headers, rows)
     figure("saddle", plots.plot_saddle, exp, "paths, escape coordinate and value per step")
     numbers["saddle"] = {r[0]: {"2d": r[1], "high_dim": r[2]} for r in rows}
 
@@ -211,12 +212,10 @@ def _batch(i, rep, say, figure, numbers, s, seed, n_threads):
                "µs per step (fit)", "J after budget"]
     rows = [[c.label, c.batch_size, c.lr, float(c.batch_loss[0]), float(c.batch_loss[-1]),
              c.noise, c.seconds_per_step * 1e6, float(c.epoch_loss[-1])] for c in curves]
-    _show(say, title, headers, rows)
-    rep.section(title).paragraph(
+    _table_section(rep, say, title, headers, rows,
         f"Left: the cost of the batch each of the first {s.curve_steps} steps sees. Right: "
         f"the whole training set's cost against fastgd.fit's training seconds "
         f"({s.curve_seconds:g} s each).")
-    rep.table(headers, rows)
     figure("cost_curves", plots.plot_cost_curves, curves, "cost per step and per second")
     numbers["cost_curves"] = {c.label: {"noise": c.noise, "final_loss": float(c.epoch_loss[-1])}
                               for c in curves}
@@ -255,12 +254,10 @@ def _decay(i, rep, say, figure, numbers, s, seed, n_threads):
              f"{comp.batch_size}, {comp.epochs} epochs")
     headers = ["schedule", "last lr", "final J", "mean |ΔJ| last 5 epochs", "test acc"]
     rows = [list(r) for r in comp.table()]
-    _show(say, title, headers, rows)
-    rep.section(title).paragraph(
+    _table_section(rep, say, title, headers, rows,
         "Same data, batches and initial weights; only α_t differs. A large constant rate "
         "keeps the cost jittering (last column but one); decays shrink the steps so it "
         "settles, at the price of slower progress when they decay too early.")
-    rep.table(headers, rows)
     figure("decay", plots.plot_decay, comp, "learning rate and cost per epoch")
     numbers["decay"] = {r[0]: {"final_loss": r[2], "jitter": r[3]} for r in rows}
 
@@ -271,11 +268,9 @@ def _ewa(i, rep, say, figure, numbers, s, seed, n_threads):
     headers = ["β", "bias-corrected", "~days averaged", "day-1 value (θ_1 = "
                f"{exp.readings[0]:.1f})", "mean |error| days 1-10", "mean |error| after"]
     rows = [list(r) for r in exp.table()]
-    _show(say, title, headers, rows)
-    rep.section(title).paragraph(
+    _table_section(rep, say, title, headers, rows,
         "v_t = β·v_{t−1} + (1−β)·θ_t from v_0 = 0 starts near 0; dividing by 1 − β^t "
         "removes that bias in the first days and changes nothing later. A larger β is "
         "smoother but lags the true curve more.")
-    rep.table(headers, rows)
     figure("ewa", plots.plot_ewa, exp, "readings, true curve and averages")
     numbers["ewa"] = {f"beta={r[0]:g}, corrected={r[1]}": r[3] for r in rows}
