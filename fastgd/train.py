@@ -50,8 +50,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         def runner(order, b0, b1, lrs):
             return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs)
     else:
-        grad_fn = _custom_loss_grad_fn(model, loss) if loss is not None else \
-            _engine_grad_fn(model, min(batch_size, run.n), n_threads)
+        grad_fn = _custom_loss_grad_fn(model, optimizer, loss) if loss is not None else \
+            _engine_grad_fn(model, optimizer, min(batch_size, run.n), n_threads)
         def runner(order, b0, b1, lrs):
             return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn)
     with _threads.single_threaded_blas():
@@ -92,6 +92,7 @@ def _prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed, schedule
     if schedule is not None and schedule.interval == "batch" and not hasattr(schedule, "lrs_at"):
         raise ValueError(f"schedule: {type(schedule).__name__} has no closed form to step per "
                          "batch; use interval='epoch'")
+    _check_schedule_covers(schedule, X.shape[0], batch_size, drop_last, epochs)
     verbose = _int_arg(verbose, "verbose", 0)
     if callback_every is not None:
         callback_every = _int_arg(callback_every, "callback_every", 1)
@@ -126,6 +127,23 @@ def _prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed, schedule
                 initial_epoch=initial_epoch, callback_every=callback_every)
 
 
+def _check_schedule_covers(schedule, n, batch_size, drop_last, epochs):
+    """Refuse, before training, a schedule that fit cannot follow to the end."""
+    if schedule is None or not hasattr(schedule, "lrs_at") or epochs == 0:
+        return
+    if schedule.interval == "batch" and getattr(schedule, "cycle_momentum", False):
+        raise ValueError("schedule: fit applies a per-batch schedule's learning rates batch "
+                         "by batch but not its momentum; pass cycle_momentum=False (or "
+                         "interval='epoch')")
+    per_epoch = batching.n_batches(n, batch_size, drop_last) \
+        if schedule.interval == "batch" else 1
+    try:   # the step after the last epoch computes this one too
+        schedule.lrs_at(schedule.last_epoch + epochs * per_epoch)
+    except ValueError as e:
+        raise ValueError(f"schedule: does not cover this fit ({epochs} epochs of "
+                         f"{per_epoch} step(s)): {e}") from None
+
+
 def _int_arg(v, name, low):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {v!r}")
@@ -135,7 +153,9 @@ def _int_arg(v, name, low):
 
 
 def _engine_eligible(model, optimizer, schedule):
-    if type(optimizer)._apply is not Optimizer._apply or len(optimizer.param_groups) != 1:
+    # a subclass that overrides step (or the arithmetic) must see every batch in Python
+    if (type(optimizer).step is not Optimizer.step or type(optimizer)._apply is not
+            Optimizer._apply or len(optimizer.param_groups) != 1):
         return False
     params = optimizer.param_groups[0]["params"]
     if len(params) != len(model.parameters()):
@@ -168,22 +188,31 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs):
     return loss_sum, rows, (b0 + bad if bad >= 0 else -1)
 
 
-def _engine_grad_fn(model, batch_max, n_threads):
+def _engine_grad_fn(model, optimizer, batch_max, n_threads):
     engine = model._engine(batch_max, n_threads)
+    grads = _in_optimizer_order(model, optimizer, model._grads)
 
     def grad_fn(Xb, targets):
         labels, Y = (targets, None) if model.output == "softmax" else (None, targets)
-        return engine.loss_and_grads(Xb, labels, Y), model._grads
+        return engine.loss_and_grads(Xb, labels, Y), grads
     return grad_fn
 
 
-def _custom_loss_grad_fn(model, loss):
+def _in_optimizer_order(model, optimizer, grads):
+    """The model's gradients listed as the optimizer lists its parameters (param groups
+    may hold them in another order than model.parameters())."""
+    by_id = {id(p): g for p, g in zip(model.parameters(), grads)}
+    return [by_id[id(p)] for group in optimizer.param_groups for p in group["params"]]
+
+
+def _custom_loss_grad_fn(model, optimizer, loss):
     def grad_fn(Xb, targets):
         params = model.parameters()
         logits, inputs = ref.forward(params, Xb, model.activation)
         value, dlogits = loss(logits, targets)
-        return float(value), ref.backward(params, inputs, np.asarray(dlogits, model.dtype),
-                                          model.activation, model.alpha)
+        grads = ref.backward(params, inputs, np.asarray(dlogits, model.dtype),
+                             model.activation, model.alpha)
+        return float(value), _in_optimizer_order(model, optimizer, grads)
     return grad_fn
 
 

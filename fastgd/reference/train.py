@@ -3,6 +3,8 @@ whatever optimizer is passed (use the fastgd.reference twins for an all-NumPy ru
 
 Same signature and semantics as fastgd.fit, same batches (fastgd.batching), same History.
 """
+import numpy as np
+
 from fastgd.reference import mlp as ref
 
 
@@ -17,12 +19,14 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     def grad_fn(Xb, targets):
         params = model.parameters()
         if loss is None:
-            return ref.data_loss_and_grads(params, Xb, targets, model.activation, model.output,
-                                           model.alpha)
-        logits, inputs = ref.forward(params, Xb, model.activation)
-        value, dlogits = loss(logits, targets)
-        return float(value), ref.backward(params, inputs, dlogits, model.activation,
-                                          model.alpha)
+            value, grads = ref.data_loss_and_grads(params, Xb, targets, model.activation,
+                                                   model.output, model.alpha)
+        else:
+            logits, inputs = ref.forward(params, Xb, model.activation)
+            value, dlogits = loss(logits, targets)
+            grads = ref.backward(params, inputs, np.asarray(dlogits, model.dtype),
+                                 model.activation, model.alpha)
+        return float(value), _train._in_optimizer_order(model, optimizer, grads)
 
     def runner(order, b0, b1, lrs):
         return _train.python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn)
