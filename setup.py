@@ -10,6 +10,7 @@ changes a computed value, only what the compiler may assume about errno and FP t
 """
 import glob
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -35,8 +36,9 @@ int main(void) {
 """
 
 
-def _compiler() -> str:
-    return os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or "cc"
+def _compiler() -> list:
+    """The C compiler command as a list (CC may be e.g. "ccache gcc")."""
+    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
 
 
 def _openmp_flags() -> list:
@@ -49,7 +51,7 @@ def _openmp_flags() -> list:
         exe = os.path.join(tmp, "probe")
         with open(src, "w") as f:
             f.write(_PROBE)
-        cmd = [_compiler(), "-fopenmp", src, "-o", exe]
+        cmd = _compiler() + ["-fopenmp", src, "-o", exe]
         ok = subprocess.run(cmd, capture_output=True).returncode == 0
         ok = ok and subprocess.run([exe], capture_output=True).returncode == 0
         return ["-fopenmp"] if ok else []

@@ -15,7 +15,8 @@ static void FG_SUFFIX(fg_bias_act)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
         REAL *restrict zr = z + r * n;
         switch (act) {
         case FG_RELU:
-            for (ptrdiff_t k = 0; k < n; k++) { const REAL v = zr[k] + b[k]; zr[k] = v > 0 ? v : 0; }
+            /* v <= 0 is false for NaN: a NaN passes through, as in np.maximum(z, 0) */
+            for (ptrdiff_t k = 0; k < n; k++) { const REAL v = zr[k] + b[k]; zr[k] = v <= 0 ? 0 : v; }
             break;
         case FG_LEAKY_RELU:
             for (ptrdiff_t k = 0; k < n; k++) { const REAL v = zr[k] + b[k]; zr[k] = v > 0 ? v : slope * v; }

@@ -281,7 +281,7 @@ cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t
                 fg_add_scaled_f64(nr, n_out, n_out, <double *>dw, <double *>w, net.alpha)
             else:
                 fg_add_scaled_f32(nr, n_out, n_out, <float *>dw, <float *>w, <float>net.alpha)
-        _update_span(net, u, off, nr * n_out)
+        _update_span(net, u, off, <Py_ssize_t>nr * n_out)
     if with_bias:
         if net.is_double:
             fg_col_sums_f64(B, n_out, n_out, <double *>net.dz[l + 1], <double *>db)
@@ -449,6 +449,9 @@ cdef class Engine:
         cdef int n_threads = self.net.n_threads
         cdef cnp.ndarray lr_arr
         cdef Update update
+        if n_batches < 0 or n_batches > (n + batch_size - 1) // batch_size:
+            raise ValueError(f"n_batches: {n_batches} batches of {batch_size} exceed the "
+                             f"{n} rows of order")
         if min(batch_size, n) > self.net.batch_max:   # batch_size > n: one batch of n rows
             raise ValueError("batch_size larger than the engine's buffers")
         fill_step(&s, hyper)            # validates; per-batch scalars are re-derived below

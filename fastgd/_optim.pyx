@@ -107,13 +107,16 @@ cdef inline void _run_one(const fg_step *s, const fg_span *sp, bint is_double) n
 cdef void run_spans(const fg_step *s, const fg_span *spans, Py_ssize_t n_spans,
                     bint is_double, int n_threads) noexcept nogil:
     cdef Py_ssize_t i, total = 0
+    cdef int team
     for i in range(n_spans):
         total += spans[i].n
-    if n_threads <= 1 or n_spans <= 1 or total < PARALLEL_MIN:
+    # as many threads as the work pays for (split_spans cut it for that many), never more
+    team = <int>min(n_threads, total // PARALLEL_MIN, n_spans, MAX_THREADS)
+    if team <= 1:
         for i in range(n_spans):
             _run_one(s, &spans[i], is_double)
     else:
-        for i in prange(n_spans, schedule="static", num_threads=n_threads):
+        for i in prange(n_spans, schedule="static", num_threads=team):
             _run_one(s, &spans[i], is_double)
 
 
@@ -181,7 +184,7 @@ def step_group(dict hyper, list params, list grads, list state, int n_threads):
 
 cdef double _run_group(const fg_step *s, list params, list grads, list state,
                        int n_threads) except? -1.0:
-    cdef Py_ssize_t n_params = len(params), i, k, n_spans = 0, off = 0, n_i, cap
+    cdef Py_ssize_t n_params = len(params), i, k, n_spans = 0, off = 0, n_i, cap, total
     cdef int itemsize
     cdef bint is_double
     cdef fg_span *spans = NULL
@@ -193,6 +196,12 @@ cdef double _run_group(const fg_step *s, list params, list grads, list state,
     cdef fg_span stack_pieces[SMALL_SPANS]
     if n_params == 0:
         return s.mu_product
+    total = 0
+    for i in range(n_params):
+        total += cnp.PyArray_SIZE(<cnp.ndarray>params[i])
+    for k in range(3):   # the C loop trusts the state's length: check it once here
+        if state[k] is not None and cnp.PyArray_SIZE(<cnp.ndarray>state[k]) < total:
+            raise ValueError("optimizer state is smaller than its parameters")
     is_double = (<cnp.ndarray>params[0]).dtype.num == cnp.NPY_DOUBLE
     itemsize = 8 if is_double else 4
     for k in range(3):

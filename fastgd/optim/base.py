@@ -96,7 +96,8 @@ class Optimizer:
         return 0.0
 
     def _new_state(self, group):
-        return {"step": 0, "mu_product": 1.0, "buffers": {}, "views": {}}
+        return {"step": 0, "mu_product": 1.0, "buffers": {}, "views": {},
+                "shapes": [p.shape for p in group["params"]]}
 
     def _buffers(self, group, gstate):
         """The group's three flat state arrays (None where unused), made on first use."""
@@ -229,7 +230,16 @@ class Optimizer:
         """Re-validate a group and rebuild its prepared rule only when its hyper-parameters
         changed since the last step (a schedule or the user may edit them between steps).
         Comparing the values costs ~0.2 us; validating and rebuilding ~3 us."""
-        key = tuple(group.values())
+        params = group["params"]
+        if len(params) != len(gstate["shapes"]) or any(
+                p.shape != shape for p, shape in zip(params, gstate["shapes"])):
+            # the state buffers are laid out for the group's parameters as added
+            raise ValueError("params: a param group's parameters cannot change after it is "
+                             "added (its state is laid out for them); use add_param_group")
+        # lists (e.g. betas given as a list) are copied into the key, so an in-place edit
+        # of one is seen as a change
+        key = tuple(tuple(v) if isinstance(v, list) else v
+                    for k, v in group.items() if k != "params")
         if key != gstate.get("key"):
             self._validate_group(group)
             hyper = self._hyper(group)
