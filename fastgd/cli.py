@@ -96,7 +96,14 @@ def _schedule(text):
             from None
     if any(not v > 0 for v in values) and name != "cosine":
         raise argparse.ArgumentTypeError(f"schedule numbers must be > 0, got {text!r}")
-    return name, values + defaults[len(values):]
+    if name == "cosine" and values and values[0] < 0:
+        raise argparse.ArgumentTypeError(f"cosine's ETA_MIN must be >= 0, got {text!r}")
+    values = values + defaults[len(values):]
+    every = {"staircase": 1, "step": 0}.get(name)   # which number counts epochs
+    if every is not None and (values[every] != int(values[every]) or values[every] < 1):
+        raise argparse.ArgumentTypeError(f"{name}'s EVERY must be a whole number of epochs "
+                                         f">= 1, got {text!r}")
+    return name, values
 
 
 def _make_schedule(spec, optimizer, epochs):
@@ -214,7 +221,7 @@ def _cmd_train(args):
     X, y = load_table(args.data, label_column=args.label_column)
     task, y = infer_task(y, args.task)
     X = X.astype(args.dtype)
-    n_out = int(y.max()) + 1 if task == "classify" else 1
+    n_out = int(y.max()) + 1 if task == "classify" else (y.shape[1] if y.ndim == 2 else 1)
     Xv = yv = None
     if args.val_split:
         n_val = int(np.ceil(args.val_split * len(X)))
@@ -226,11 +233,14 @@ def _cmd_train(args):
                 X, y, n_val, seed=args.seed, stratify=task == "classify")
         except ValueError:   # a class too small to stratify: split at random instead
             X, Xv, y, yv = fastgd.datasets.train_test_split(X, y, n_val, seed=args.seed)
-    model = fastgd.MLP([X.shape[1], *args.hidden, n_out], activation=args.activation,
-                       output="softmax" if task == "classify" else "linear",
-                       dtype=args.dtype, seed=args.seed)
-    opt = getattr(fastgd, _OPT_CLASS[args.optimizer])(model.parameters(), lr=args.lr)
-    sched = _make_schedule(args.schedule, opt, args.epochs)
+    try:
+        model = fastgd.MLP([X.shape[1], *args.hidden, n_out], activation=args.activation,
+                           output="softmax" if task == "classify" else "linear",
+                           dtype=args.dtype, seed=args.seed)
+        opt = getattr(fastgd, _OPT_CLASS[args.optimizer])(model.parameters(), lr=args.lr)
+        sched = _make_schedule(args.schedule, opt, args.epochs)
+    except (ValueError, TypeError) as e:
+        raise _Failure(str(e)) from None
     print(f"fastgd train: {len(X)} samples x {X.shape[1]} features"
           + (f" (+ {len(Xv)} validation)" if Xv is not None else "")
           + f", {'classes: ' + str(n_out) if task == 'classify' else 'regression'}; "

@@ -283,3 +283,21 @@ def test_large_whole_number_labels_are_a_regression_target():
     assert task == "regress" and y.dtype == np.float64
     assert infer_task(np.array([0, MAX_AUTO_CLASSES - 1]))[0] == "classify"
     assert infer_task(np.array([0.5, 1.0]))[0] == "regress"
+
+
+@pytest.mark.parametrize("spec", ["staircase:0.5:0.5", "step:0.5", "staircase:0.5:2.5",
+                                  "cosine:-1"])
+def test_schedule_numbers_that_cannot_work_are_usage_errors(spec, tmp_path, capsys):
+    assert main(["train", str(tmp_path / "x.csv"), "--schedule", spec]) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_two_column_regression_targets(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = np.stack([X[:, 0] + 0.5, X[:, 1] - X[:, 2]], axis=1)
+    path = tmp_path / "multi.npz"
+    np.savez(path, X=X, y=y)
+    assert main(["train", str(path), "--task", "regress", "--hidden", "8",
+                     "--epochs", "2", "--batch-size", "8"]) == 0
+    assert "regression" in capsys.readouterr().out
