@@ -41,5 +41,3 @@ cdef Py_ssize_t split_spans(const fg_span *spans, Py_ssize_t n_spans, fg_span *o
                             Py_ssize_t max_out, int itemsize, int n_threads) noexcept nogil
 cdef void run_spans(const fg_step *s, const fg_span *spans, Py_ssize_t n_spans,
                     bint is_double, int n_threads) noexcept nogil
-cdef void apply_flat(const fg_step *s, void *p, const void *g, void *s1, void *s2, void *s3,
-                     Py_ssize_t n, bint is_double, int n_threads) noexcept nogil

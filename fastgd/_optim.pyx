@@ -120,24 +120,6 @@ cdef void run_spans(const fg_step *s, const fg_span *spans, Py_ssize_t n_spans,
             _run_one(s, &spans[i], is_double)
 
 
-cdef void apply_flat(const fg_step *s, void *p, const void *g, void *s1, void *s2, void *s3,
-                     Py_ssize_t n, bint is_double, int n_threads) noexcept nogil:
-    """One step over one contiguous buffer (the training engine's path)."""
-    cdef fg_span whole
-    cdef fg_span pieces[MAX_THREADS + 1]
-    cdef Py_ssize_t k
-    whole.p = p
-    whole.g = g
-    whole.s1 = s1
-    whole.s2 = s2
-    whole.s3 = s3
-    whole.n = n
-    if n_threads > MAX_THREADS:
-        n_threads = MAX_THREADS
-    k = split_spans(&whole, 1, pieces, MAX_THREADS + 1, 8 if is_double else 4, n_threads)
-    run_spans(s, pieces, k, is_double, n_threads)
-
-
 cdef inline char *_data(object a):
     return <char *>cnp.PyArray_DATA(<cnp.ndarray>a)
 
