@@ -34,6 +34,26 @@ def _signed(grad, maximize):
     return -grad if maximize else grad
 
 
+def _weight_decay(param, grad, lr, weight_decay, decoupled):
+    r"""L2 (:math:`g + \lambda p`, returned) or, decoupled as in AdamW,
+    :math:`p \leftarrow p(1-\eta\lambda)` in place (``grad`` returned unchanged)."""
+    if weight_decay == 0.0:
+        return grad
+    if decoupled:
+        param *= 1.0 - lr * weight_decay
+        return grad
+    return grad + weight_decay * param
+
+
+def _update_moments(exp_avg, exp_avg_sq, grad, beta1, beta2):
+    r""":math:`m \leftarrow \beta_1 m + (1-\beta_1) g`,
+    :math:`v \leftarrow \beta_2 v + (1-\beta_2) g^2`, in place."""
+    exp_avg *= beta1
+    exp_avg += (1.0 - beta1) * grad
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1.0 - beta2) * (grad * grad)
+
+
 def sgd_step(param, grad, momentum_buffer, step, *, lr, momentum=0.0, dampening=0.0,
              nesterov=False, weight_decay=0.0, maximize=False, buffer_init="grad",
              lr_in_momentum=False):
@@ -105,15 +125,8 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1=0.9, beta2=0.
     \frac{m_t}{\sqrt{v_t}+\hat\epsilon}`.
     """
     g = _signed(grad, maximize)
-    if weight_decay != 0.0:
-        if decoupled_weight_decay:
-            param *= 1.0 - lr * weight_decay
-        else:
-            g = g + weight_decay * param
-    exp_avg *= beta1
-    exp_avg += (1.0 - beta1) * g
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1.0 - beta2) * (g * g)
+    g = _weight_decay(param, g, lr, weight_decay, decoupled_weight_decay)
+    _update_moments(exp_avg, exp_avg_sq, g, beta1, beta2)
     second = exp_avg_sq
     if amsgrad:
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
@@ -219,18 +232,11 @@ def nadam_step(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr=2e-3, b
     - \eta\frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}}\frac{m_t}{d}`.
     """
     g = grad
-    if weight_decay != 0.0:
-        if decoupled_weight_decay:
-            param *= 1.0 - lr * weight_decay
-        else:
-            g = g + weight_decay * param
+    g = _weight_decay(param, g, lr, weight_decay, decoupled_weight_decay)
     mu = nadam_mu(step, beta1, momentum_decay)
     mu_next = nadam_mu(step + 1, beta1, momentum_decay)
     mu_product = mu_product * mu
-    exp_avg *= beta1
-    exp_avg += (1.0 - beta1) * g
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1.0 - beta2) * (g * g)
+    _update_moments(exp_avg, exp_avg_sq, g, beta1, beta2)
     denom = np.sqrt(exp_avg_sq / (1.0 - beta2 ** step)) + eps
     param -= (lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
     param -= (lr * mu_next / (1.0 - mu_product * mu_next)) * (exp_avg / denom)
@@ -256,15 +262,8 @@ def radam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, be
     \frac{m_t}{\sqrt{v_t}+\epsilon}`, else :math:`p \leftarrow p - \frac{\eta}{1-\beta_1^t} m_t`.
     """
     g = grad
-    if weight_decay != 0.0:
-        if decoupled_weight_decay:
-            param *= 1.0 - lr * weight_decay
-        else:
-            g = g + weight_decay * param
-    exp_avg *= beta1
-    exp_avg += (1.0 - beta1) * g
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1.0 - beta2) * (g * g)
+    g = _weight_decay(param, g, lr, weight_decay, decoupled_weight_decay)
+    _update_moments(exp_avg, exp_avg_sq, g, beta1, beta2)
     bias_correction1 = 1.0 - beta1 ** step
     rect = radam_rectification(step, beta2)
     if rect is None:
