@@ -30,7 +30,8 @@ from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 cimport numpy as cnp
 import numpy as np
 
-from fastgd._optim cimport fg_apply_f32, fg_apply_f64, fg_prepare, fg_step, fill_step
+from fastgd._optim cimport (fg_apply_f32, fg_apply_f64, fg_apply_outer_f32, fg_apply_outer_f64,
+                            fg_prepare, fg_step, fill_step)
 
 cnp.import_array()
 
@@ -261,6 +262,10 @@ cdef inline void _update_span(Net *net, const Update *u, Py_ssize_t off, Py_ssiz
                      NULL if u.s3 == NULL else <float *>(u.s3 + o))
 
 
+cdef inline void *_state(char *s, Py_ssize_t off, Py_ssize_t isz) noexcept nogil:
+    return NULL if s == NULL else <void *>(s + off * isz)
+
+
 cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t r1,
                      bint with_bias, Py_ssize_t B) noexcept nogil:
     """Weight rows [r0, r1) of layer l: dW[r0:r1] = A[:, r0:r1]^T dZ (+ alpha W[r0:r1]),
@@ -272,7 +277,19 @@ cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t
     cdef char *dw = net.grads + off * isz
     cdef char *w = net.params + off * isz
     cdef char *db = net.grads + net.b_off[l] * isz
-    if nr > 0:
+    if nr > 0 and B == 1 and u.step != NULL:
+        # one row: dW is the outer product a (x) dz, made row by row inside the update
+        if net.is_double:
+            fg_apply_outer_f64(u.step, nr, n_out, <double *>(net.acts[l] + r0 * isz), 1,
+                               <double *>net.dz[l + 1], net.alpha, <double *>w,
+                               <double *>_state(u.s1, off, isz), <double *>_state(u.s2, off, isz),
+                               <double *>_state(u.s3, off, isz))
+        else:
+            fg_apply_outer_f32(u.step, nr, n_out, <float *>(net.acts[l] + r0 * isz), 1,
+                               <float *>net.dz[l + 1], <float>net.alpha, <float *>w,
+                               <float *>_state(u.s1, off, isz), <float *>_state(u.s2, off, isz),
+                               <float *>_state(u.s3, off, isz))
+    elif nr > 0:
         # dW[r0:r1] (nr x n_out) = A[:, r0:r1]^T (nr x B) @ dZ (B x n_out)
         _gemm(net.is_double, b'N', b'T', n_out, nr, <int>B, net.dz[l + 1], n_out,
               net.acts[l] + r0 * isz, n_in, dw, n_out)
@@ -322,13 +339,27 @@ ctypedef fused dst_t:
     double
 
 
+cdef extern from *:
+    void __builtin_prefetch(const void *addr) noexcept nogil
+
+# Rows are read in shuffled order, so each one starts as a cache miss that the hardware
+# prefetcher cannot foresee; the gather asks for the row this many rows ahead while it
+# copies the current one (a contiguous row only: a strided one is one line per element).
+DEF PREFETCH_ROWS_AHEAD = 4
+
+
 cdef inline void _gather_rows(src_t *src_kind, dst_t *dst, char *base, Py_ssize_t row_stride,
                               Py_ssize_t col_stride, const int64_t *rows, Py_ssize_t r0,
                               Py_ssize_t r1, Py_ssize_t width) noexcept nogil:
     cdef Py_ssize_t r, k
     cdef char *row
+    cdef char *ahead
     for r in range(r0, r1):
         row = base + rows[r] * row_stride
+        if col_stride == sizeof(src_t) and r + PREFETCH_ROWS_AHEAD < r1:
+            ahead = base + rows[r + PREFETCH_ROWS_AHEAD] * row_stride
+            for k in range(0, width * <Py_ssize_t>sizeof(src_t), 64):
+                __builtin_prefetch(ahead + k)
         if col_stride == sizeof(src_t):
             for k in range(width):
                 dst[r * width + k] = <dst_t>(<src_t *>row)[k]
