@@ -141,3 +141,25 @@ static void FG_SUFFIX(fg_outer)(ptrdiff_t m, ptrdiff_t n, const REAL *restrict a
             for (ptrdiff_t i = 0; i < m; i++) cj[i] = a[i * inca] * bj;
     }
 }
+
+/* acc[k] += x[i] * w[i, k] for the rows i in [r0, r1) of a row-major (. x n) w: one
+ * block's share of a one-row product x @ W, summed row after row. It is the order in which
+ * fg_apply_outer sums the next row's product while it updates W, so the two agree bit for
+ * bit; a batch-1 forward always sums this way, whichever of the two computes it. */
+static void FG_SUFFIX(fg_accumulate_rows)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+                                          const REAL *restrict x, const REAL *restrict w,
+                                          REAL *restrict acc) {
+    for (ptrdiff_t i = r0; i < r1; i++) {
+        const REAL xi = x[i];
+        const REAL *restrict wi = w + i * n;
+        for (ptrdiff_t k = 0; k < n; k++) acc[k] = acc[k] + xi * wi[k];
+    }
+}
+
+/* out = parts[0] + parts[1] + ... + parts[blocks - 1], each part n wide, in block order. */
+static void FG_SUFFIX(fg_sum_blocks)(ptrdiff_t blocks, ptrdiff_t n, const REAL *restrict parts,
+                                     REAL *restrict out) {
+    for (ptrdiff_t k = 0; k < n; k++) out[k] = parts[k];
+    for (ptrdiff_t j = 1; j < blocks; j++)
+        for (ptrdiff_t k = 0; k < n; k++) out[k] = out[k] + parts[j * n + k];
+}

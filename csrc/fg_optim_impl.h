@@ -291,16 +291,18 @@ FG_CLONES static void FG_SUFFIX(fg_apply)(const fg_step *s, ptrdiff_t n, REAL *p
 /* The rule over a (rows x cols) row-major block of weights whose gradient is the outer
  * product a (x) dz (+ alpha * W for an L2 penalty): the weight gradient of a batch of one
  * row. Each row's gradient is made in a small buffer that stays in L1 and handed at once
- * to the rule, so the gradient never goes to memory: at batch 1 the step is bound by
- * cache bandwidth, and this saves writing and re-reading 4 or 8 of its ~36 bytes per
- * parameter. Each element is a[r] * dz[j] (+ alpha * w), one rounding as in the GEMM path,
- * so the result is the same bit for bit. State pointers follow the weights (NULL stays
- * NULL). */
+ * to the rule, so the gradient never goes to memory. Each element is a[r] * dz[j]
+ * (+ alpha * w), one rounding as in the GEMM path, so the result is the same bit for bit.
+ * State pointers follow the weights (NULL stays NULL).
+ * With acc != NULL it also sums the next sample's forward product while each updated row
+ * is still in L1: acc[j] += a_next[r] * w_new[r, j], row after row (fg_accumulate_rows's
+ * order), which saves the forward its own pass over the weights. */
 #define FG_OUTER_CHUNK 512
 FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows,
                                                 ptrdiff_t cols, const REAL *a, ptrdiff_t inca,
                                                 const REAL *dz, REAL alpha, REAL *p,
-                                                REAL *s1, REAL *s2, REAL *s3) {
+                                                REAL *s1, REAL *s2, REAL *s3,
+                                                const REAL *a_next, REAL *acc) {
     REAL buf[FG_OUTER_CHUNK];
     for (ptrdiff_t r = 0; r < rows; r++) {
         const REAL ar = a[r * inca];
@@ -313,6 +315,11 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
                 for (ptrdiff_t j = 0; j < n; j++) buf[j] = buf[j] + alpha * pr[j];
             FG_SUFFIX(fg_rule)(s, n, pr, buf, s1 ? s1 + off : NULL, s2 ? s2 + off : NULL,
                                s3 ? s3 + off : NULL);
+            if (acc) {
+                const REAL xr = a_next[r * inca];
+                REAL *restrict accr = acc + c0;
+                for (ptrdiff_t j = 0; j < n; j++) accr[j] = accr[j] + xr * pr[j];
+            }
         }
     }
 }

@@ -14,6 +14,11 @@ thread is enough):
    reduction, no per-thread gradient copies. A block's GEMM is one BLAS call, but BLAS may
    round a block of a product differently from the whole product, so parameters can differ
    in the last bits between thread counts; the same thread count is bit-identical.
+A batch of one row has no GEMM worth the name: its weight gradient a (x) dz is made row by
+row inside the optimizer's loop (never written to memory), and the first layer's update
+also sums the next sample's product x_next @ W_0 while each updated row is in L1, so the
+next forward skips its pass over the largest weight matrix (see _first_layer_one_row for
+the summation order that keeps both ways bit-identical).
 GEMMs are single-threaded BLAS calls (scipy.linalg.cython_blas: nothing linked at build
 time, the route scikit-learn's Cython takes) made from inside our threads, so fit limits
 BLAS to one thread: one thread pool, ours, and no oversubscription (BLAS's own threads
@@ -25,7 +30,7 @@ cimport cython
 from cython.parallel cimport prange
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 cimport numpy as cnp
 import numpy as np
@@ -65,6 +70,10 @@ cdef extern from "fg_mlp.h" nogil:
     void fg_add_scaled_f64(Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, double *dw, const double *w, double alpha)
     void fg_outer_f32(Py_ssize_t m, Py_ssize_t n, const float *a, Py_ssize_t inca, const float *b, Py_ssize_t incb, float *c, Py_ssize_t ldc)
     void fg_outer_f64(Py_ssize_t m, Py_ssize_t n, const double *a, Py_ssize_t inca, const double *b, Py_ssize_t incb, double *c, Py_ssize_t ldc)
+    void fg_accumulate_rows_f32(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, const float *x, const float *w, float *acc)
+    void fg_accumulate_rows_f64(Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, const double *x, const double *w, double *acc)
+    void fg_sum_blocks_f32(Py_ssize_t blocks, Py_ssize_t n, const float *parts, float *out)
+    void fg_sum_blocks_f64(Py_ssize_t blocks, Py_ssize_t n, const double *parts, double *out)
 
 ACTIVATION_IDS = {"relu": FG_RELU, "leaky_relu": FG_LEAKY_RELU, "tanh": FG_TANH,
                   "sigmoid": FG_SIGMOID, "identity": FG_IDENTITY}
@@ -89,6 +98,12 @@ cdef struct Net:
     char *dz[MAX_LAYERS + 1]     # dz[l]: dL/dZ of layer l (dz[L] is acts[L], overwritten)
     int64_t *labels              # the batch's class ids (softmax)
     char *targets                # the batch's target values (sigmoid, linear)
+    # batch 1 (see _first_layer_one_row): the first layer's rows are summed in b1_blocks
+    # blocks, the blocks of step 2; z_part holds one partial product per block and x_next
+    # the next sample's inputs, gathered before step 2 so the update can sum its product
+    int b1_blocks
+    char *z_part
+    char *x_next
 
 
 cdef struct Data:
@@ -162,12 +177,47 @@ cdef inline int _split(Py_ssize_t work, Py_ssize_t units, int n_threads) noexcep
     return <int>t if t > 1 else 1
 
 
+cdef inline int _weight_blocks(const Net *net, Py_ssize_t B, bint update) noexcept nogil:
+    """Blocks of weight rows in step 2; the update costs about as much as a GEMM over 16
+    more rows (memory-bound, ~28 B/param)."""
+    return _split((B + (16 if update else 0)) * net.n_params, net.n_threads, net.n_threads)
+
+
+cdef void _first_layer_one_row(Net *net) noexcept nogil:
+    """acts[1] = acts[0] @ W_0 for a batch of one row, summed over the rows of W_0 in the
+    blocks of step 2, each block row after row, then block by block: the order in which the
+    fused update (fg_apply_outer) sums the next sample's product, so a batch-1 forward has
+    the same bits whether it runs here or inside the previous sample's update."""
+    cdef int j, T = net.b1_blocks, n_in = net.sizes[0], n_out = net.sizes[1]
+    cdef Py_ssize_t isz = _isz(net)
+    memset(net.z_part, 0, T * n_out * isz)
+    for j in range(T):
+        if net.is_double:
+            fg_accumulate_rows_f64(n_in * j // T, n_in * (j + 1) // T, n_out,
+                                   <double *>net.acts[0], <double *>(net.params + net.w_off[0] * isz),
+                                   <double *>(net.z_part + j * n_out * isz))
+        else:
+            fg_accumulate_rows_f32(n_in * j // T, n_in * (j + 1) // T, n_out,
+                                   <float *>net.acts[0], <float *>(net.params + net.w_off[0] * isz),
+                                   <float *>(net.z_part + j * n_out * isz))
+    _sum_blocks(net)
+
+
+cdef inline void _sum_blocks(Net *net) noexcept nogil:
+    if net.is_double:
+        fg_sum_blocks_f64(net.b1_blocks, net.sizes[1], <double *>net.z_part, <double *>net.acts[1])
+    else:
+        fg_sum_blocks_f32(net.b1_blocks, net.sizes[1], <float *>net.z_part, <float *>net.acts[1])
+
+
 # ---------------------------------------------------------------- step 1: rows
 
 cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ssize_t r0,
-                          Py_ssize_t r1, Py_ssize_t B, bint backward) noexcept nogil:
+                          Py_ssize_t r1, Py_ssize_t B, bint backward, bint ahead) noexcept nogil:
     """Gather rows [r0, r1) of the batch and run them forward (and backward: dL/dZ of every
-    layer for these rows). Returns the rows' summed data loss (0 when not backward)."""
+    layer for these rows). Returns the rows' summed data loss (0 when not backward).
+    ahead: a batch of one row whose inputs (x_next) and first-layer product (acts[1]) the
+    previous sample's update already made."""
     cdef int l, L = net.n_layers, n_in, n_out
     cdef int nr = <int>(r1 - r0)
     cdef Py_ssize_t r
@@ -175,8 +225,11 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
     cdef char *bias
     if nr <= 0:
         return 0.0
-    _gather_block(data.X, data.x_row, data.x_col, data.x_double,
-                  net.acts[0], net.is_double, rows, r0, r1, net.sizes[0])
+    if ahead:
+        memcpy(net.acts[0], net.x_next, net.sizes[0] * _isz(net))
+    else:
+        _gather_block(data.X, data.x_row, data.x_col, data.x_double,
+                      net.acts[0], net.is_double, rows, r0, r1, net.sizes[0])
     if backward:
         if data.labels != NULL:
             for r in range(r0, r1):
@@ -187,10 +240,15 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
     for l in range(L):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
-        # Z[r0:r1] (nr x n_out) = A[r0:r1] (nr x n_in) @ W (n_in x n_out)
-        _gemm(net.is_double, b'N', b'N', n_out, nr, n_in, net.params + net.w_off[l] * _isz(net),
-              n_out, _row(net, net.acts[l], n_in, r0), n_in,
-              _row(net, net.acts[l + 1], n_out, r0), n_out)
+        if l == 0 and B == 1:
+            if not ahead:
+                _first_layer_one_row(net)
+        else:
+            # Z[r0:r1] (nr x n_out) = A[r0:r1] (nr x n_in) @ W (n_in x n_out)
+            _gemm(net.is_double, b'N', b'N', n_out, nr, n_in,
+                  net.params + net.w_off[l] * _isz(net), n_out,
+                  _row(net, net.acts[l], n_in, r0), n_in,
+                  _row(net, net.acts[l + 1], n_out, r0), n_out)
         if l < L - 1:
             bias = net.params + net.b_off[l] * _isz(net)
             if net.is_double:
@@ -221,15 +279,16 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
 
 
 cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B,
-                       bint backward) noexcept nogil:
+                       bint backward, bint ahead) noexcept nogil:
     """Step 1 over the whole batch: one row block per thread; loss partials summed in order."""
     cdef int j, nb = _split(B * net.n_params, B, net.n_threads)
     cdef double partial[MAX_BLOCKS]
     cdef double total = 0.0
     if nb == 1:
-        return _rows_forward(net, data, rows, 0, B, B, backward)
+        return _rows_forward(net, data, rows, 0, B, B, backward, ahead)
     for j in prange(nb, schedule="static", num_threads=nb):
-        partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B, backward)
+        partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B, backward,
+                                   False)
     for j in range(nb):
         total += partial[j]
     return total
@@ -243,6 +302,10 @@ cdef struct Update:
     char *s1
     char *s2
     char *s3
+    # batch 1: the next sample's inputs and the per-block partial products of its first
+    # layer, summed while the first layer is updated (NULL: none)
+    char *x_next
+    char *z_part
 
 
 cdef inline void _update_span(Net *net, const Update *u, Py_ssize_t off, Py_ssize_t n) noexcept nogil:
@@ -267,7 +330,7 @@ cdef inline void *_state(char *s, Py_ssize_t off, Py_ssize_t isz) noexcept nogil
 
 
 cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t r1,
-                     bint with_bias, Py_ssize_t B) noexcept nogil:
+                     bint with_bias, Py_ssize_t B, int block) noexcept nogil:
     """Weight rows [r0, r1) of layer l: dW[r0:r1] = A[:, r0:r1]^T dZ (+ alpha W[r0:r1]),
     then the optimizer over exactly those parameters -- a contiguous span, updated while
     its fresh gradient is still in cache. with_bias: also db = column sums of dZ and its
@@ -277,18 +340,24 @@ cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t
     cdef char *dw = net.grads + off * isz
     cdef char *w = net.params + off * isz
     cdef char *db = net.grads + net.b_off[l] * isz
+    cdef char *a_next = NULL
+    cdef char *acc = NULL
     if nr > 0 and B == 1 and u.step != NULL:
-        # one row: dW is the outer product a (x) dz, made row by row inside the update
+        # one row: dW is the outer product a (x) dz, made row by row inside the update,
+        # which for the first layer also sums the next sample's product (block's partial)
+        if l == 0 and u.x_next != NULL:
+            a_next = u.x_next + r0 * isz
+            acc = u.z_part + block * n_out * isz
         if net.is_double:
             fg_apply_outer_f64(u.step, nr, n_out, <double *>(net.acts[l] + r0 * isz), 1,
                                <double *>net.dz[l + 1], net.alpha, <double *>w,
                                <double *>_state(u.s1, off, isz), <double *>_state(u.s2, off, isz),
-                               <double *>_state(u.s3, off, isz))
+                               <double *>_state(u.s3, off, isz), <double *>a_next, <double *>acc)
         else:
             fg_apply_outer_f32(u.step, nr, n_out, <float *>(net.acts[l] + r0 * isz), 1,
                                <float *>net.dz[l + 1], <float>net.alpha, <float *>w,
                                <float *>_state(u.s1, off, isz), <float *>_state(u.s2, off, isz),
-                               <float *>_state(u.s3, off, isz))
+                               <float *>_state(u.s3, off, isz), <float *>a_next, <float *>acc)
     elif nr > 0:
         # dW[r0:r1] (nr x n_out) = A[:, r0:r1]^T (nr x B) @ dZ (B x n_out)
         _gemm(net.is_double, b'N', b'T', n_out, nr, <int>B, net.dz[l + 1], n_out,
@@ -312,20 +381,18 @@ cdef void _grads_step(Net *net, Py_ssize_t B, const Update *u) noexcept nogil:
     block j % T of layer j // T, so each thread gets a share of every layer; the last
     block of a layer also does its bias), each block followed by its optimizer update.
     Every parameter has one writer: no reduction, no per-thread gradient copies."""
-    # the update costs about as much as a GEMM over 16 more rows (memory-bound, ~28 B/param)
-    cdef int l, j, T = _split((B + (16 if u.step != NULL else 0)) * net.n_params,
-                              net.n_threads, net.n_threads)
+    cdef int l, j, T = _weight_blocks(net, B, u.step != NULL)
     cdef int n_tasks
     cdef Py_ssize_t n_in
     if T == 1:
         for l in range(net.n_layers):
-            _rows_grad(net, u, l, 0, net.sizes[l], True, B)
+            _rows_grad(net, u, l, 0, net.sizes[l], True, B, 0)
         return
     n_tasks = net.n_layers * T
     for j in prange(n_tasks, schedule="static", chunksize=1, num_threads=T):
         n_in = net.sizes[j // T]
         _rows_grad(net, u, j // T, n_in * (j % T) // T, n_in * (j % T + 1) // T,
-                   j % T == T - 1, B)
+                   j % T == T - 1, B, j % T)
 
 
 # ---------------------------------------------------------------- gather
@@ -387,8 +454,9 @@ cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
                               Py_ssize_t B) noexcept nogil:
     """Mean data loss of the batch ``rows``; leaves every gradient in net.grads."""
     cdef Update none
-    cdef double loss = _rows_step(net, data, rows, B, True) / B
+    cdef double loss = _rows_step(net, data, rows, B, True, False) / B
     none.step = NULL
+    none.x_next = none.z_part = NULL
     _grads_step(net, B, &none)
     return loss
 
@@ -454,6 +522,9 @@ cdef class Engine:
                               if 0 < l < L else self.net.acts[l])
         self.net.labels = <int64_t *>self._buffer(batch_max, np.int64)
         self.net.targets = self._buffer(batch_max * sizes[L], params.dtype)
+        self.net.b1_blocks = _weight_blocks(&self.net, 1, True)
+        self.net.z_part = self._buffer(self.net.b1_blocks * sizes[1], params.dtype)
+        self.net.x_next = self._buffer(sizes[0], params.dtype)
 
     cdef char *_buffer(self, Py_ssize_t n, dtype) except NULL:
         a = np.zeros(max(n, 1), dtype=dtype)
@@ -480,6 +551,8 @@ cdef class Engine:
         cdef int n_threads = self.net.n_threads
         cdef cnp.ndarray lr_arr
         cdef Update update
+        # batch 1: each update also makes the next sample's first-layer product
+        cdef bint look = batch_size == 1, ahead = False
         if n_batches < 0 or n_batches > (n + batch_size - 1) // batch_size:
             raise ValueError(f"n_batches: {n_batches} batches of {batch_size} exceed the "
                              f"{n} rows of order")
@@ -495,6 +568,7 @@ cdef class Engine:
         if state[2] is not None:
             s3 = <char *>cnp.PyArray_DATA(state[2])
         update.s1, update.s2, update.s3 = s1, s2, s3
+        update.x_next = update.z_part = NULL
         if lrs is not None:
             lr_arr = np.ascontiguousarray(lrs, dtype=np.float64)
             if lr_arr.shape[0] < n_batches:
@@ -504,7 +578,7 @@ cdef class Engine:
             for b in range(n_batches):
                 r0 = b * batch_size
                 B = n - r0 if n - r0 < batch_size else batch_size
-                loss = _rows_step(&self.net, &data, rows + r0, B, True) / B
+                loss = _rows_step(&self.net, &data, rows + r0, B, True, ahead) / B
                 if not isfinite(loss):
                     bad = b
                     break
@@ -514,7 +588,19 @@ cdef class Engine:
                 if lr_of_batch != NULL:
                     s.lr = lr_of_batch[b]
                 fg_prepare(&s)
+                if look and b + 1 < n_batches:
+                    _gather_block(data.X, data.x_row, data.x_col, data.x_double,
+                                  self.net.x_next, self.net.is_double, rows + r0 + 1, 0, 1,
+                                  self.net.sizes[0])
+                    memset(self.net.z_part, 0,
+                           self.net.b1_blocks * self.net.sizes[1] * _isz(&self.net))
+                    update.x_next, update.z_part = self.net.x_next, self.net.z_part
+                else:
+                    update.x_next = update.z_part = NULL
                 _grads_step(&self.net, B, &update)
+                ahead = update.x_next != NULL
+                if ahead:
+                    _sum_blocks(&self.net)
         return loss_sum, rows_done, (b if bad >= 0 else n_batches), bad, s.mu_product
 
     def loss_and_grads(self, X, labels, Y):
@@ -544,7 +630,7 @@ cdef class Engine:
             r0 = 0
             while r0 < n:
                 B = n - r0 if n - r0 < self.net.batch_max else self.net.batch_max
-                _rows_step(&self.net, &data, rows + r0, B, False)
+                _rows_step(&self.net, &data, rows + r0, B, False, False)
                 memcpy(dst + r0 * n_out * isz, self.net.acts[L], B * n_out * isz)
                 r0 += B
         b0 = self.net.b_off[L - 1]

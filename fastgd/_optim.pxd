@@ -34,10 +34,11 @@ cdef extern from "fg_optim.h" nogil:
                       double *s1, double *s2, double *s3)
     void fg_apply_outer_f32(const fg_step *s, Py_ssize_t rows, Py_ssize_t cols, const float *a,
                             Py_ssize_t inca, const float *dz, float alpha, float *p,
-                            float *s1, float *s2, float *s3)
+                            float *s1, float *s2, float *s3, const float *a_next, float *acc)
     void fg_apply_outer_f64(const fg_step *s, Py_ssize_t rows, Py_ssize_t cols, const double *a,
                             Py_ssize_t inca, const double *dz, double alpha, double *p,
-                            double *s1, double *s2, double *s3)
+                            double *s1, double *s2, double *s3, const double *a_next,
+                            double *acc)
     void fg_probe_f32(Py_ssize_t n, float *p, const float *g, float *m, float *v)
     void fg_probe_f64(Py_ssize_t n, double *p, const double *g, double *m, double *v)
 

@@ -47,6 +47,20 @@ def test_chunked_epochs_equal_whole_epochs(fit):
     assert all(n == 8 for _, _, n, _ in rec.calls)
 
 
+def test_chunked_batch_one_epochs_equal_whole_epochs():
+    """At batch 1 each update also computes the next sample's first-layer product; a chunk
+    starts without one and computes it itself, in the same order: same bits."""
+    X, y, model = _problem()
+    twin = model.copy()
+    rec = Recorder()
+    fastgd.fit(model, X, y, fastgd.Adam(model.parameters(), lr=0.01), epochs=2,
+               batch_size=1, seed=3, callbacks=[rec], callback_every=7)
+    fastgd.fit(twin, X, y, fastgd.Adam(twin.parameters(), lr=0.01), epochs=2, batch_size=1,
+               seed=3)
+    assert len(rec.calls) == 2 * 7
+    np.testing.assert_array_equal(model._flat, twin._flat)
+
+
 def test_engine_and_reference_agree_with_callback_every():
     X, y, model = _problem()
     twin = model.copy()

@@ -379,3 +379,30 @@ def test_batch_one_fused_update_is_the_gradient_then_step(opt, kw, dtype):
                                                       seed=2)._flat)
     np.testing.assert_array_equal(sides[0][0], sides[1][0])
     assert sides[0][1] == sides[1][1]
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_one_look_ahead_blocks(n_threads, dtype):
+    """Big enough (134k parameters) that the batch-1 update runs in several blocks of the
+    first layer's rows, each summing its share of the next sample's product: the engine
+    (products made inside the updates) equals the fallback path (each forward made on its
+    own, in the same blocks) bit for bit at every thread count, and agrees with the
+    reference."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((6, 64)).astype(dtype)
+    y = rng.integers(0, 3, 6)
+    base = fastgd.MLP([64, 2000, 3], "tanh", dtype=dtype, seed=2)
+    sides = []
+    for split in (False, True):
+        m = base.copy()
+        p = m.parameters()
+        o = fastgd.Adam([{"params": p[:2]}, {"params": p[2:]}] if split else p, lr=0.01)
+        h = fastgd.fit(m, X, y, o, epochs=2, batch_size=1, seed=5, n_threads=n_threads)
+        assert h.fast_path is not split
+        sides.append(m._flat.copy())
+    np.testing.assert_array_equal(sides[0], sides[1])
+    twin = base.copy()
+    reference.fit(twin, X, y, reference.Adam(twin.parameters(), lr=0.01), epochs=2,
+                  batch_size=1, seed=5)
+    np.testing.assert_allclose(sides[0], twin._flat, **(F64 if dtype == np.float64 else F32))
