@@ -51,6 +51,23 @@ def _git_rev():
         return "?"
 
 
+def _blas_kernels():
+    """Which BLAS kernels numpy and SciPy (the engine's GEMMs) run: OpenBLAS picks them per
+    CPU unless OPENBLAS_CORETYPE forces one (some machines here force Haswell's AVX2
+    kernels, ~half the AVX-512 speed on this CPU: see docs/DESIGN.md)."""
+    try:
+        from threadpoolctl import threadpool_info
+        import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS)
+        libs = [f"{os.path.basename(os.path.dirname(i['filepath']))}: {i.get('internal_api')} "
+                f"{i.get('version')} {i.get('architecture')}" for i in threadpool_info()
+                if i.get("user_api") == "blas"]
+    except ImportError:
+        libs = ["?"]
+    forced = ", ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                       if k in os.environ)
+    return "; ".join(libs) + (f" (forced by {forced})" if forced else "")
+
+
 def header(title):
     """Markdown lines: date, machine, command line, library versions."""
     import fastgd
@@ -72,6 +89,7 @@ def header(title):
         f"- fastgd {fastgd.__version__}: simd={cfg.get('simd', '?')}, "
         f"kernel_dispatch={cfg.get('kernel_dispatch', '?')}, "
         f"cflags=`{cfg.get('cflags', '?')}`; numpy {np.__version__}; torch {torch_v}",
+        f"- BLAS kernels: {_blas_kernels()}",
         f"- load average at start: {loadavg()} (a shared host: other jobs skew 2-thread runs)",
         "",
     ]

@@ -3,6 +3,12 @@ size, fastgd against the NumPy reference, PyTorch and scikit-learn, at 1 and 2 t
 
     python benchmarks/report_train.py [--threads 1 2] [--out benchmarks/results/train.md]
 
+Where the machine forces OpenBLAS's kernels (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE: set on
+some machines here for old OpenBLAS builds), unset both for that command alone, e.g.
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/report_train.py``: the
+forced Haswell kernels run at about half the AVX-512 speed, for the roof and every
+BLAS-backed contender alike. The header records which kernels ran.
+
 Each number is the median of ``--rounds`` epochs after one warm-up epoch, every
 implementation at the same thread count. Each implementation runs in its own process:
 PyTorch brings its own OpenMP runtime, whose spinning threads would otherwise sit on the
@@ -80,10 +86,11 @@ def digits_rows(threads, rounds=5):
         model = fastgd.MLP([64, 128, 64, 10], seed=0)
         opt = fastgd.Adam(model.parameters())
         t_f = []
-        for e in range(rounds + 1):
-            h = fastgd.fit(model, X, y, opt, epochs=1, batch_size=bs, seed=0, initial_epoch=e,
-                           n_threads=threads)
-            t_f.append(h.time[-1])
+        for e in range(rounds + 1):          # the whole call, as for scikit-learn's fit
+            t0 = time.perf_counter()
+            fastgd.fit(model, X, y, opt, epochs=1, batch_size=bs, seed=0, initial_epoch=e,
+                       n_threads=threads)
+            t_f.append(time.perf_counter() - t0)
         row = {"batch": bs, "fastgd": len(y) / statistics.median(t_f[1:])}
         if not cases.unavailable("sklearn"):
             from sklearn.exceptions import ConvergenceWarning
