@@ -16,6 +16,7 @@ import operator
 import numpy as np
 
 from fastgd import _optim, _threads
+from fastgd._aligned import aligned_full
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -117,7 +118,7 @@ class Optimizer:
         params = group["params"]
         dtype = params[0].dtype if params else np.float64
         total = sum(p.size for p in params)
-        buf = np.full(total, self._state_init(name, group), dtype=dtype)
+        buf = aligned_full(total, self._state_init(name, group), dtype)
         views, off = [], 0
         for p in params:
             views.append(buf[off:off + p.size].reshape(p.shape))
