@@ -27,7 +27,7 @@ per batch: every buffer is made once by Engine(). Loss partials are summed in bl
 Mirrors fastgd/reference/mlp.py and fastgd/reference/train.py.
 """
 cimport cython
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
@@ -48,6 +48,15 @@ DEF MAX_BLOCKS = 256
 # whose second thread is descheduled costs milliseconds (measured: a 2-thread fit of the
 # digits MLP, 20 us of work per region, took 5 s instead of 0.02 s under load).
 DEF MIN_WORK_PER_THREAD = 1048576
+# Row blocks of fewer rows than this make the first layer's GEMM inefficient (OpenBLAS's
+# AVX-512 sgemm on 784x256: ~126 GFLOP/s with 64 rows, ~170 with 128); below it, step 1
+# computes the first layer's product for all rows, split by columns instead.
+DEF COL_SPLIT_BELOW_ROWS = 256
+
+# How step 1 finds the first layer's inputs and product (see _rows_forward)
+DEF FIRST_FRESH = 0    # gather the rows and compute the product
+DEF FIRST_AHEAD = 1    # batch 1: copy x_next; the previous update summed the product
+DEF FIRST_DONE = 2     # the column split gathered the rows and computed the product
 
 MAX_LAYERS_SUPPORTED = MAX_LAYERS
 
@@ -213,11 +222,12 @@ cdef inline void _sum_blocks(Net *net) noexcept nogil:
 # ---------------------------------------------------------------- step 1: rows
 
 cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ssize_t r0,
-                          Py_ssize_t r1, Py_ssize_t B, bint backward, bint ahead) noexcept nogil:
+                          Py_ssize_t r1, Py_ssize_t B, bint backward, int first) noexcept nogil:
     """Gather rows [r0, r1) of the batch and run them forward (and backward: dL/dZ of every
     layer for these rows). Returns the rows' summed data loss (0 when not backward).
-    ahead: a batch of one row whose inputs (x_next) and first-layer product (acts[1]) the
-    previous sample's update already made."""
+    first: FIRST_FRESH, or the first layer's inputs and product (before the bias) are
+    already there -- FIRST_AHEAD: a batch of one row whose inputs wait in x_next and whose
+    product the previous sample's update made; FIRST_DONE: the column split made both."""
     cdef int l, L = net.n_layers, n_in, n_out
     cdef int nr = <int>(r1 - r0)
     cdef Py_ssize_t r
@@ -225,9 +235,9 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
     cdef char *bias
     if nr <= 0:
         return 0.0
-    if ahead:
+    if first == FIRST_AHEAD:
         memcpy(net.acts[0], net.x_next, net.sizes[0] * _isz(net))
-    else:
+    elif first == FIRST_FRESH:
         _gather_block(data.X, data.x_row, data.x_col, data.x_double,
                       net.acts[0], net.is_double, rows, r0, r1, net.sizes[0])
     if backward:
@@ -240,9 +250,10 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
     for l in range(L):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
-        if l == 0 and B == 1:
-            if not ahead:
-                _first_layer_one_row(net)
+        if l == 0 and first != FIRST_FRESH:
+            pass
+        elif l == 0 and B == 1:
+            _first_layer_one_row(net)
         else:
             # Z[r0:r1] (nr x n_out) = A[r0:r1] (nr x n_in) @ W (n_in x n_out)
             _gemm(net.is_double, b'N', b'N', n_out, nr, n_in,
@@ -278,17 +289,50 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
     return loss
 
 
+cdef inline int _col_edge(const Net *net, int j, int nb) noexcept nogil:
+    """Start of column block j of nb over the first layer's outputs, on a multiple of 16
+    (a whole AVX-512 vector of float32) except at the end."""
+    if j >= nb:
+        return net.sizes[1]
+    return net.sizes[1] * j // nb // 16 * 16
+
+
+cdef void _first_layer_cols(Net *net, Py_ssize_t B, int c0, int c1) noexcept nogil:
+    """Z_1[:, c0:c1] (B x (c1 - c0)) = A (B x n_in) @ W_0[:, c0:c1], before the bias."""
+    cdef int n_in = net.sizes[0], n_out = net.sizes[1]
+    cdef Py_ssize_t isz = _isz(net)
+    _gemm(net.is_double, b'N', b'N', c1 - c0, <int>B, n_in,
+          net.params + (net.w_off[0] + c0) * isz, n_out, net.acts[0], n_in,
+          net.acts[1] + c0 * isz, n_out)
+
+
 cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B,
-                       bint backward, bint ahead) noexcept nogil:
-    """Step 1 over the whole batch: one row block per thread; loss partials summed in order."""
+                       bint backward, int first) noexcept nogil:
+    """Step 1 over the whole batch: one row block per thread; loss partials summed in order.
+    With small row blocks (< COL_SPLIT_BELOW_ROWS rows) and a first layer wide enough, the
+    threads first gather their rows, then each computes a block of the first layer's
+    columns for all the rows (a GEMM as efficient as the whole batch's), then their rows
+    go on from there: one OpenMP region, the worksharing loops' barriers between."""
     cdef int j, nb = _split(B * net.n_params, B, net.n_threads)
     cdef double partial[MAX_BLOCKS]
     cdef double total = 0.0
     if nb == 1:
-        return _rows_forward(net, data, rows, 0, B, B, backward, ahead)
-    for j in prange(nb, schedule="static", num_threads=nb):
-        partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B, backward,
-                                   False)
+        return _rows_forward(net, data, rows, 0, B, B, backward, first)
+    if B < COL_SPLIT_BELOW_ROWS * nb and net.sizes[1] >= 64 * nb:
+        with parallel(num_threads=nb):
+            for j in prange(nb, schedule="static"):
+                _gather_block(data.X, data.x_row, data.x_col, data.x_double, net.acts[0],
+                              net.is_double, rows, B * j // nb, B * (j + 1) // nb,
+                              net.sizes[0])
+            for j in prange(nb, schedule="static"):
+                _first_layer_cols(net, B, _col_edge(net, j, nb), _col_edge(net, j + 1, nb))
+            for j in prange(nb, schedule="static"):
+                partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B,
+                                           backward, FIRST_DONE)
+    else:
+        for j in prange(nb, schedule="static", num_threads=nb):
+            partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B,
+                                       backward, FIRST_FRESH)
     for j in range(nb):
         total += partial[j]
     return total
@@ -454,7 +498,7 @@ cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
                               Py_ssize_t B) noexcept nogil:
     """Mean data loss of the batch ``rows``; leaves every gradient in net.grads."""
     cdef Update none
-    cdef double loss = _rows_step(net, data, rows, B, True, False) / B
+    cdef double loss = _rows_step(net, data, rows, B, True, FIRST_FRESH) / B
     none.step = NULL
     none.x_next = none.z_part = NULL
     _grads_step(net, B, &none)
@@ -553,6 +597,7 @@ cdef class Engine:
         cdef Update update
         # batch 1: each update also makes the next sample's first-layer product
         cdef bint look = batch_size == 1, ahead = False
+        cdef int first
         if n_batches < 0 or n_batches > (n + batch_size - 1) // batch_size:
             raise ValueError(f"n_batches: {n_batches} batches of {batch_size} exceed the "
                              f"{n} rows of order")
@@ -578,7 +623,8 @@ cdef class Engine:
             for b in range(n_batches):
                 r0 = b * batch_size
                 B = n - r0 if n - r0 < batch_size else batch_size
-                loss = _rows_step(&self.net, &data, rows + r0, B, True, ahead) / B
+                first = FIRST_AHEAD if ahead else FIRST_FRESH
+                loss = _rows_step(&self.net, &data, rows + r0, B, True, first) / B
                 if not isfinite(loss):
                     bad = b
                     break
@@ -630,7 +676,7 @@ cdef class Engine:
             r0 = 0
             while r0 < n:
                 B = n - r0 if n - r0 < self.net.batch_max else self.net.batch_max
-                _rows_step(&self.net, &data, rows + r0, B, False, False)
+                _rows_step(&self.net, &data, rows + r0, B, False, FIRST_FRESH)
                 memcpy(dst + r0 * n_out * isz, self.net.acts[L], B * n_out * isz)
                 r0 += B
         b0 = self.net.b_off[L - 1]

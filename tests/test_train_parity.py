@@ -406,3 +406,25 @@ def test_batch_one_look_ahead_blocks(n_threads, dtype):
     reference.fit(twin, X, y, reference.Adam(twin.parameters(), lr=0.01), epochs=2,
                   batch_size=1, seed=5)
     np.testing.assert_allclose(sides[0], twin._flat, **(F64 if dtype == np.float64 else F32))
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+@pytest.mark.parametrize("output", ["softmax", "linear"])
+def test_split_batches_match_the_reference(n_threads, output):
+    """A model and batch big enough for the engine to split every batch over threads:
+    step 1 by rows, with the first layer's product split by columns (64 rows per batch is
+    below COL_SPLIT_BELOW_ROWS per block; with 3 threads the 300 columns make blocks of 96,
+    96 and 108), step 2 by blocks of weight rows. Same agreement with the reference as the
+    one-block runs."""
+    sizes = [64, 300, 200, N_OUT[output]]
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((192, 64))
+    y = rng.integers(0, 3, 192) if output == "softmax" else rng.standard_normal((192, 2))
+    model = fastgd.MLP(sizes, "relu", output, dtype=np.float64, seed=3, alpha=0.01)
+    twin = model.copy()
+    o1 = fastgd.Adam(model.parameters(), lr=1e-3)
+    h1 = fastgd.fit(model, X, y, o1, epochs=2, batch_size=64, seed=2, n_threads=n_threads)
+    o2 = reference.Adam(twin.parameters(), lr=1e-3)
+    h2 = reference.fit(twin, X, y, o2, epochs=2, batch_size=64, seed=2)
+    assert h1.fast_path
+    assert_same((model, o1, h1, None), (twin, o2, h2, None), F64, f"split {n_threads}")
