@@ -296,7 +296,8 @@ FG_CLONES static void FG_SUFFIX(fg_apply)(const fg_step *s, ptrdiff_t n, REAL *p
  * State pointers follow the weights (NULL stays NULL).
  * With acc != NULL it also sums the next sample's forward product while each updated row
  * is still in L1: acc[j] += a_next[r] * w_new[r, j], row after row (fg_accumulate_rows's
- * order), which saves the forward its own pass over the weights. */
+ * order), which saves the forward its own pass over the weights. a_next is read with
+ * a's stride inca (both are rows of the engine's contiguous input buffers). */
 #define FG_OUTER_CHUNK 512
 FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows,
                                                 ptrdiff_t cols, const REAL *a, ptrdiff_t inca,

@@ -64,4 +64,12 @@ static inline const char *fg_simd_level(void) {
 
 static inline const char *fg_clone_levels(void) { return FG_CLONE_LEVELS; }
 
+/* A hint to fetch the cache line at p (the gather reads shuffled rows ahead); nothing where
+ * the compiler has no such builtin. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FG_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define FG_PREFETCH(p) ((void)(p))
+#endif
+
 #endif /* FG_PLATFORM_H */

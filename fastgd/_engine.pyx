@@ -377,7 +377,9 @@ cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t
                      bint with_bias, Py_ssize_t B, int block) noexcept nogil:
     """Weight rows [r0, r1) of layer l: dW[r0:r1] = A[:, r0:r1]^T dZ (+ alpha W[r0:r1]),
     then the optimizer over exactly those parameters -- a contiguous span, updated while
-    its fresh gradient is still in cache. with_bias: also db = column sums of dZ and its
+    its fresh gradient is still in cache. (Batch 1 with an update: the weight gradient is
+    made inside fg_apply_outer and never stored, so after fit the gradient buffer holds
+    no complete gradient: it is the engine's scratch space.) with_bias: also db = column sums of dZ and its
     update."""
     cdef int n_out = net.sizes[l + 1], n_in = net.sizes[l], nr = <int>(r1 - r0)
     cdef Py_ssize_t isz = _isz(net), off = net.w_off[l] + r0 * n_out
@@ -450,8 +452,8 @@ ctypedef fused dst_t:
     double
 
 
-cdef extern from *:
-    void __builtin_prefetch(const void *addr) noexcept nogil
+cdef extern from "fg_platform.h":
+    void FG_PREFETCH(const void *addr) noexcept nogil
 
 # Rows are read in shuffled order, so each one starts as a cache miss that the hardware
 # prefetcher cannot foresee; the gather asks for the row this many rows ahead while it
@@ -470,7 +472,7 @@ cdef inline void _gather_rows(src_t *src_kind, dst_t *dst, char *base, Py_ssize_
         if col_stride == sizeof(src_t) and r + PREFETCH_ROWS_AHEAD < r1:
             ahead = base + rows[r + PREFETCH_ROWS_AHEAD] * row_stride
             for k in range(0, width * <Py_ssize_t>sizeof(src_t), 64):
-                __builtin_prefetch(ahead + k)
+                FG_PREFETCH(ahead + k)
         if col_stride == sizeof(src_t):
             for k in range(width):
                 dst[r * width + k] = <dst_t>(<src_t *>row)[k]

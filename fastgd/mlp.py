@@ -57,6 +57,8 @@ class MLP:
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             shapes += [(n_in, n_out), (n_out,)]
         self._flat, self._params = flat_parameters(shapes, dtype)
+        # the engine's gradient scratch space (after a batch-1 fit it holds no complete
+        # gradient: the weight gradients are made inside the update); loss_and_grads fills it
         self._grad_flat, self._grads = flat_parameters(shapes, dtype)
         self.initialize(init_fn, seed)
 
