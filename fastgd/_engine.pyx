@@ -346,10 +346,9 @@ cdef struct Update:
     char *s1
     char *s2
     char *s3
-    # batch 1: the next sample's inputs and the per-block partial products of its first
-    # layer, summed while the first layer is updated (NULL: none)
-    char *x_next
-    char *z_part
+    # batch 1: the first layer's update also sums the next sample's product (its inputs
+    # in net.x_next, one partial per block into net.z_part)
+    bint look_ahead
 
 
 cdef inline void _update_span(Net *net, const Update *u, Py_ssize_t off, Py_ssize_t n) noexcept nogil:
@@ -391,9 +390,9 @@ cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t
     if nr > 0 and B == 1 and u.step != NULL:
         # one row: dW is the outer product a (x) dz, made row by row inside the update,
         # which for the first layer also sums the next sample's product (block's partial)
-        if l == 0 and u.x_next != NULL:
-            a_next = u.x_next + r0 * isz
-            acc = u.z_part + block * n_out * isz
+        if l == 0 and u.look_ahead:
+            a_next = net.x_next + r0 * isz
+            acc = net.z_part + block * n_out * isz
         if net.is_double:
             fg_apply_outer_f64(u.step, nr, n_out, <double *>(net.acts[l] + r0 * isz), 1,
                                <double *>net.dz[l + 1], net.alpha, <double *>w,
@@ -502,7 +501,7 @@ cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
     cdef Update none
     cdef double loss = _rows_step(net, data, rows, B, True, FIRST_FRESH) / B
     none.step = NULL
-    none.x_next = none.z_part = NULL
+    none.look_ahead = False
     _grads_step(net, B, &none)
     return loss
 
@@ -615,7 +614,7 @@ cdef class Engine:
         if state[2] is not None:
             s3 = <char *>cnp.PyArray_DATA(state[2])
         update.s1, update.s2, update.s3 = s1, s2, s3
-        update.x_next = update.z_part = NULL
+        update.look_ahead = False
         if lrs is not None:
             lr_arr = np.ascontiguousarray(lrs, dtype=np.float64)
             if lr_arr.shape[0] < n_batches:
@@ -636,17 +635,15 @@ cdef class Engine:
                 if lr_of_batch != NULL:
                     s.lr = lr_of_batch[b]
                 fg_prepare(&s)
-                if look and b + 1 < n_batches:
+                update.look_ahead = look and b + 1 < n_batches
+                if update.look_ahead:
                     _gather_block(data.X, data.x_row, data.x_col, data.x_double,
                                   self.net.x_next, self.net.is_double, rows + r0 + 1, 0, 1,
                                   self.net.sizes[0])
                     memset(self.net.z_part, 0,
                            self.net.b1_blocks * self.net.sizes[1] * _isz(&self.net))
-                    update.x_next, update.z_part = self.net.x_next, self.net.z_part
-                else:
-                    update.x_next = update.z_part = NULL
                 _grads_step(&self.net, B, &update)
-                ahead = update.x_next != NULL
+                ahead = update.look_ahead
                 if ahead:
                     _sum_blocks(&self.net)
         return loss_sum, rows_done, (b if bad >= 0 else n_batches), bad, s.mu_product

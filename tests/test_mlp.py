@@ -12,6 +12,7 @@ import pytest
 import fastgd
 from fastgd import datasets
 from fastgd.reference import mlp as R
+from problems import random_problem
 
 ACTIVATIONS = R.ACTIVATIONS
 OUTPUTS = R.OUTPUTS
@@ -20,15 +21,7 @@ SIZES = [5, 8, 6, 3]
 
 
 def _data(n, sizes, output, dtype=np.float64, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    if output == "softmax":
-        y = rng.integers(0, sizes[-1], n)
-    elif output == "sigmoid":
-        y = (rng.random((n, sizes[-1])) > 0.5).astype(dtype)
-    else:
-        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
-    return X, y
+    return random_problem(n, sizes, output, dtype, seed)
 
 
 def _model(output="softmax", activation="tanh", dtype=np.float64, alpha=0.0, sizes=SIZES,

@@ -8,20 +8,13 @@ import pytest
 
 import fastgd
 from fastgd import reference, schedules
+from problems import random_problem
 
 SIZES = [5, 8, 6, 3]
 
 
 def make_data(n=37, sizes=SIZES, output="softmax", dtype=np.float64, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, sizes[0])).astype(dtype)
-    if output == "softmax":
-        y = rng.integers(0, sizes[-1], n)
-    elif output == "sigmoid":
-        y = (rng.random((n, sizes[-1])) > 0.5).astype(dtype)
-    else:
-        y = 3 * rng.standard_normal((n, sizes[-1])).astype(dtype)
-    return X, y
+    return random_problem(n, sizes, output, dtype, seed, target_scale=3.0)
 
 
 def train(X, y, *, sizes=SIZES, output="softmax", activation="tanh", dtype=np.float64,
