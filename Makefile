@@ -13,7 +13,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): $(PY) setup.py pyproject.toml $(wildcard fastgd/*.pyx fastgd/*.pxd csrc/*.h)
+$(STAMP): $(PY) setup.py pyproject.toml $(shell find fastgd -name '*.pyx' -o -name '*.pxd') $(wildcard csrc/*.h)
 	$(PY) -m pip install -q -e ".[test,plot]"
 	@touch $(STAMP)
 
@@ -32,4 +32,5 @@ bench: $(STAMP)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=param:size,group
 
 clean:
-	rm -rf build $(VENV) fastgd/*.so fastgd/_*.c *.egg-info
+	rm -rf build $(VENV) *.egg-info
+	find fastgd \( -name '*.so' -o -name '_*.c' \) -delete

@@ -82,9 +82,10 @@ MACROS = [
 
 
 def ext(name: str) -> Extension:
+    """The extension module ``name`` (dotted, under fastgd) built from its .pyx."""
     return Extension(
         f"fastgd.{name}",
-        [f"fastgd/{name}.pyx"],
+        [f"fastgd/{name.replace('.', '/')}.pyx"],
         include_dirs=[np.get_include(), os.path.join(HERE, "csrc")],
         define_macros=MACROS,
         extra_compile_args=CFLAGS,
@@ -94,9 +95,7 @@ def ext(name: str) -> Extension:
     )
 
 
-EXTENSIONS = [ext("_openmp_helpers"), ext("_optim"), ext("_ewa")]
-if os.path.exists(os.path.join(HERE, "fastgd", "_engine.pyx")):
-    EXTENSIONS.append(ext("_engine"))
+EXTENSIONS = [ext("_runtime._openmp"), ext("optim._optim"), ext("_ewa"), ext("model._engine")]
 
 setup(
     ext_modules=cythonize(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import fastgd
-from fastgd import _optim
+from fastgd.optim import _optim
 from fastgd.reference import OPTIMIZERS as REFERENCE
 
 try:

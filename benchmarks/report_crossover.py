@@ -8,7 +8,7 @@ Usage (from the repository root)::
 Two measurements, float32, Adam and plain SGD, sizes 2**10 .. 2**20:
 
 1. **Public API**: ``fastgd.Adam([p], n_threads=1)`` vs ``n_threads=2`` (one array). Below
-   ``fastgd._optim.PARALLEL_MIN_ELEMENTS`` the 2-thread step runs serially by design, so
+   ``fastgd.optim._optim.PARALLEL_MIN_ELEMENTS`` the 2-thread step runs serially by design, so
    this part cannot see a crossover below the current threshold; it shows what users get.
 2. **Kernel harness**: csrc/fg_optim.h compiled here with the build's flags (from
    ``fastgd.config()["cflags"]``) into a tiny library that splits the array exactly like
@@ -42,7 +42,7 @@ except ImportError:   # not installed: use the in-tree build (as `python -m pyte
     sys.path.insert(1, os.path.dirname(HERE))
 
 import fastgd  # noqa: E402,F811
-from fastgd import _optim  # noqa: E402
+from fastgd.optim import _optim
 
 import _timing  # noqa: E402
 

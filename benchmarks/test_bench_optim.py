@@ -2,7 +2,7 @@
 
 Each (optimizer, size) is one benchmark group, so fastgd, the NumPy reference, torch's
 foreach and fused CPU optimizers and the bandwidth probe sit side by side and the ratios
-are read off one table. The probe (``fastgd._optim.bandwidth_probe``) moves Adam's bytes
+are read off one table. The probe (``fastgd.optim._optim.bandwidth_probe``) moves Adam's bytes
 with no math -- the practical roof for the 28 B/param rules; compare other rules to it
 through the GB/s in ``extra_info``. fastgd runs on one array (one fused kernel call).
 """

@@ -2,18 +2,26 @@
 
 Hot loops (optimizer steps, whole training epochs) run in C with the GIL released;
 ``fastgd.reference`` holds the same semantics in plain NumPy."""
-__version__ = "0.1.0"
+import sys as _sys
 
-from fastgd._config import config, show_config
-from fastgd._threads import get_num_threads, set_num_threads
+from fastgd._version import __version__
+
+from fastgd._runtime.config import config, show_config
+from fastgd._runtime.threads import get_num_threads, set_num_threads
 from fastgd.ewa import EWA, ewa
 from fastgd import datasets, init, schedules
-from fastgd.history import History, NonFiniteLossError
-from fastgd.mlp import MLP, LinearRegression, LogisticRegression, SoftmaxRegression
+from fastgd.training.history import History, NonFiniteLossError
+from fastgd.model.mlp import MLP, LinearRegression, LogisticRegression, SoftmaxRegression
 from fastgd.optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Momentum, NAdam,
                           Optimizer, RAdam, RMSprop, clip_grad_norm_, clip_grad_value_,
                           flat_parameters)
-from fastgd.train import fit
+from fastgd.training.train import fit
+from fastgd.lab import diagnostics, report, surfaces as functions
+
+# the lab's public names: `import fastgd.functions` and friends keep working
+_sys.modules[__name__ + ".functions"] = functions
+_sys.modules[__name__ + ".diagnostics"] = diagnostics
+_sys.modules[__name__ + ".report"] = report
 
 __all__ = [
     "__version__", "config", "show_config", "get_num_threads", "set_num_threads", "EWA",

@@ -1,9 +1,9 @@
-"""The flat buffers fastgd allocates start on a 64-byte boundary (see fastgd._aligned)."""
+"""The flat buffers fastgd allocates start on a 64-byte boundary (see fastgd._runtime.aligned)."""
 import numpy as np
 import pytest
 
 import fastgd
-from fastgd._aligned import CACHE_LINE, aligned_full
+from fastgd._runtime.aligned import CACHE_LINE, aligned_full
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import _bench, _progress
+from fastgd.cli import bench as _bench
+from fastgd.training import progress as _progress
 from fastgd.cli import main
 
 
@@ -276,7 +277,7 @@ def test_bench_with_peers(capsys):
 
 
 def test_large_whole_number_labels_are_a_regression_target():
-    from fastgd._datafile import MAX_AUTO_CLASSES, infer_task
+    from fastgd.cli.datafile import MAX_AUTO_CLASSES, infer_task
     task, y = infer_task(np.array([0, 3, 1, 2]))
     assert task == "classify" and y.dtype == np.int64
     task, y = infer_task(np.array([1999.0, 2005.0, 2010.0]))   # years, not class ids

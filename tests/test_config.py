@@ -5,7 +5,7 @@ import os
 import pytest
 
 import fastgd
-from fastgd import _openmp_helpers
+from fastgd._runtime import _openmp
 
 
 def test_show_config_reports_build_and_threads():
@@ -16,7 +16,7 @@ def test_show_config_reports_build_and_threads():
                 "thread_policy", "blas"):
         assert key in text
     cfg = fastgd.config()
-    assert cfg["openmp"] == _openmp_helpers.openmp_enabled()
+    assert cfg["openmp"] == _openmp.openmp_enabled()
     assert "-ffp-contract=off" in cfg["cflags"]
     if "-march=native" in cfg["cflags"]:        # only an opt-in local build may have it
         assert os.environ.get("FASTGD_NATIVE"), "portable builds must not use -march=native"
@@ -24,7 +24,7 @@ def test_show_config_reports_build_and_threads():
 
 
 def test_thread_override_precedence():
-    from fastgd import _threads
+    from fastgd._runtime import threads as _threads
     fastgd.set_num_threads(2)
     try:
         assert _threads.resolve(None) == 2

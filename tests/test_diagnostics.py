@@ -1,4 +1,4 @@
-"""fastgd.diagnostics: every experiment's numbers against what the lesson (and algebra) say."""
+"""fastgd.lab.diagnostics: every experiment's numbers against what the lesson (and algebra) say."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 import fastgd
 from fastgd import diagnostics as D
-from fastgd.diagnostics.gradients import DepthSetting
+from fastgd.lab.diagnostics.gradients import DepthSetting
 from fastgd.reference import mlp as ref
 
 SCALES = (0.5, 0.9, 1.0, 1.1, 1.5)
@@ -127,7 +127,7 @@ def test_escape_criterion(saddle):
 
 
 def test_escape_not_reached_is_none():
-    res = D.escape_iterations(fastgd.functions.Saddle(), start=(1.0, 1e-6), max_steps=50)
+    res = D.escape_iterations(fastgd.lab.surfaces.Saddle(), start=(1.0, 1e-6), max_steps=50)
     assert res["GD"].steps is None and not res["GD"].escaped
 
 

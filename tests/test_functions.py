@@ -1,4 +1,4 @@
-"""Tests for fastgd.functions: analytic gradients and Hessians against central finite
+"""Tests for fastgd.lab.surfaces: analytic gradients and Hessians against central finite
 differences, critical points, and the trajectory recorder."""
 
 import math

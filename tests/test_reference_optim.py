@@ -12,7 +12,7 @@ import pytest
 
 import fastgd
 from fastgd import reference
-from fastgd.functions import Rosenbrock
+from fastgd.lab.surfaces import Rosenbrock
 from fastgd.reference import optim as R
 
 

@@ -1,4 +1,4 @@
-"""fastgd.report: the demo's report (HTML + Markdown + PNGs), with and without matplotlib."""
+"""fastgd.lab.report: the demo's report (HTML + Markdown + PNGs), with and without matplotlib."""
 import base64
 import io
 import os
@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from fastgd.report import PLOT_HINT, Report, fmt, format_table
-from fastgd.report.demo import DemoSettings, run_demo
+from fastgd.lab.report import PLOT_HINT, Report, fmt, format_table
+from fastgd.lab.report.demo import DemoSettings, run_demo
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("training", "layer_norms", "saddle", "surfaces", "cost_curves", "batch_sweep",
@@ -117,7 +117,7 @@ def test_fmt_and_format_table():
 def test_each_plot_renders_without_warnings():
     pytest.importorskip("matplotlib")
     from fastgd import diagnostics as D
-    from fastgd.diagnostics import plots
+    from fastgd.lab.diagnostics import plots
     fig = plots.plot_ewa(D.ewa_experiment(n_days=30))
     data = plots.png_bytes(fig, dpi=50)
     assert data.startswith(PNG_SIGNATURE)

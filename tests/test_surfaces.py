@@ -1,4 +1,4 @@
-"""fastgd.diagnostics.surfaces: steps to converge on Rosenbrock, Beale and the ravine."""
+"""fastgd.lab.diagnostics.convergence: steps to converge on Rosenbrock, Beale and the ravine."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from fastgd import diagnostics as D
 from fastgd import functions as F
-from fastgd.diagnostics.surfaces import DEFAULT_LRS, step_microseconds
+from fastgd.lab.diagnostics.convergence import DEFAULT_LRS, step_microseconds
 
 RULES = ["GD", "Momentum", "RMSprop", "Adam"]
 
@@ -130,7 +130,7 @@ def test_bad_arguments(kwargs, match):
 
 def test_plot_renders():
     pytest.importorskip("matplotlib")
-    from fastgd.diagnostics import plots
+    from fastgd.lab.diagnostics import plots
     exp = D.convergence_experiment(max_steps=300, lrs={"ravine": {"GD": 1.0}})  # one diverges
     png = plots.png_bytes(plots.plot_surfaces(exp), dpi=40)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000

@@ -15,8 +15,10 @@ import operator
 
 import numpy as np
 
-from fastgd import _optim, _threads
-from fastgd._aligned import aligned_full
+from fastgd.optim import _optim
+
+from fastgd._runtime import threads as _threads
+from fastgd._runtime.aligned import aligned_full
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 

@@ -3,7 +3,7 @@ PyTorch's equal ``torch.optim``'s; the extra keyword-only options select the oth
 frameworks' conventions (see the README's conventions table). Each class only maps its
 hyper-parameters onto the C rule; the formulas are in fastgd/reference/optim.py.
 """
-from fastgd import _optim  # noqa: F401  (the extension must load before any class is used)
+from fastgd.optim import _optim  # noqa: F401  (the extension must load before any class is used)
 from fastgd.optim.base import Optimizer, _check_nonneg, check_choice, check_unit_interval
 
 # Rule ids: the fg_rule enum of csrc/fg_optim.h.

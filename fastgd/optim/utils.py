@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from fastgd._aligned import aligned_full
+from fastgd._runtime.aligned import aligned_full
 from fastgd.optim.base import _FLOATS
 
 
@@ -22,7 +22,7 @@ def flat_parameters(shapes, dtype=np.float32):
         if any((not isinstance(d, numbers.Integral)) or d < 0 for d in shape):
             raise ValueError(f"shapes[{i}]: expected non-negative integer sizes, got {shape}")
     sizes = [math.prod(s) for s in shapes]
-    flat = aligned_full(sum(sizes), 0, dtype)    # 64-byte aligned: see fastgd._aligned
+    flat = aligned_full(sum(sizes), 0, dtype)    # 64-byte aligned: see fastgd._runtime.aligned
     views, off = [], 0
     for shape, size in zip(shapes, sizes):
         views.append(flat[off:off + size].reshape(shape))

@@ -86,7 +86,7 @@ _HYPER_DEFAULTS = dict(lr=0.0, momentum=0.0, dampening=0.0, weight_decay=0.0, be
 
 
 def apply(hyper, params, grads, state, n_threads=1):
-    """Same contract as ``fastgd._optim.step_group``, one parameter at a time in NumPy."""
+    """Same contract as ``fastgd.optim._optim.step_group``, one parameter at a time in NumPy."""
     h = {**_HYPER_DEFAULTS, **hyper}
     rule = _RULES[h["rule"]]
     step, mu_in, mu_out, off = h["step"], h["mu_product"], h["mu_product"], 0

@@ -1,4 +1,4 @@
-"""fit() in plain NumPy: fastgd.train's epoch loop with NumPy forward/backward passes and
+"""fit() in plain NumPy: fastgd.training.train's epoch loop with NumPy forward/backward passes and
 whatever optimizer is passed (use the fastgd.reference twins for an all-NumPy run).
 
 Same signature and semantics as fastgd.fit, same batches (fastgd.batching), same History.
@@ -11,7 +11,7 @@ from fastgd.reference import mlp as ref
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None):
-    from fastgd import train as _train   # fastgd.train imports the reference: import late
+    from fastgd.training import train as _train
     run = _train._prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed,
                           schedule, callbacks, validation_data, verbose, drop_last, loss,
                           initial_epoch, callback_every)

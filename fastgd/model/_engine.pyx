@@ -35,7 +35,7 @@ from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 cimport numpy as cnp
 import numpy as np
 
-from fastgd._optim cimport (fg_apply_f32, fg_apply_f64, fg_apply_outer_f32, fg_apply_outer_f64,
+from fastgd.optim._optim cimport (fg_apply_f32, fg_apply_f64, fg_apply_outer_f32, fg_apply_outer_f64,
                             fg_prepare, fg_step, fill_step)
 
 cnp.import_array()

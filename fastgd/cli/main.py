@@ -6,7 +6,7 @@
     fastgd bench                                      throughput vs NumPy / torch / sklearn
 
 Exit codes: 0 success, 1 unusable data or a failed run (a one-line message on stderr),
-2 bad arguments (argparse's usage message). Data formats: see fastgd/_datafile.py.
+2 bad arguments (argparse's usage message). Data formats: see fastgd/cli/datafile.py.
 """
 import argparse
 import os
@@ -182,13 +182,13 @@ def build_parser():
 
 # ------------------------------------------------------------------ commands
 def _cmd_demo(args):
-    from fastgd.report.demo import run_demo
+    from fastgd.lab.report.demo import run_demo
     run_demo(args.out, quick=args.quick, seed=args.seed, n_threads=args.threads)
     return 0
 
 
 def _cmd_bench(args):
-    from fastgd._bench import run_bench
+    from fastgd.cli.bench import run_bench
     run_bench(n_params=args.params, n_samples=args.samples, repeat=args.repeat,
               n_threads=args.threads)
     return 0
@@ -198,8 +198,8 @@ def _cmd_train(args):
     import numpy as np
 
     import fastgd
-    from fastgd._datafile import infer_task, load_table
-    from fastgd._progress import progress
+    from fastgd.cli.datafile import infer_task, load_table
+    from fastgd.training.progress import progress
 
     save = None
     if args.save:
@@ -274,7 +274,7 @@ def _cmd_predict(args):
     import numpy as np
 
     from fastgd import MLP
-    from fastgd._datafile import load_table
+    from fastgd.cli.datafile import load_table
 
     try:
         model = MLP.load(args.model)
@@ -337,7 +337,7 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as e:            # --help / --version (0) or a usage error (2)
         return e.code if isinstance(e.code, int) else 2
-    from fastgd._datafile import DataError
+    from fastgd.cli.datafile import DataError
     try:
         return _COMMANDS[args.command](args)
     except (DataError, _Failure) as e:

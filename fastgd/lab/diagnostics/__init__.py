@@ -1,4 +1,4 @@
-"""fastgd.diagnostics: the lesson's claims as experiments that return numbers.
+"""fastgd.lab.diagnostics: the lesson's claims as experiments that return numbers.
 
 ============================  ===========================================================
 gradients (LESSON §1, §2)     :func:`layer_stats`, :func:`deep_network_experiment`:
@@ -14,26 +14,26 @@ averages (§4)                 :func:`ewa_experiment`: EWA with and without bias
 decay (§6)                    :func:`decay_comparison`, :func:`lr_curves`
 training                      :func:`compare_training`: batch sizes and update rules on a
                               real set, timed against fastgd.reference
-plots                         ``fastgd.diagnostics.plots``: one figure per experiment
+plots                         ``fastgd.lab.diagnostics.plots``: one figure per experiment
                               (matplotlib, imported only there)
 ============================  ===========================================================
 
 Every experiment is seeded and returns plain dataclasses of NumPy arrays; the demo
 (``python -m fastgd demo``) runs them all and writes one report.
 """
-from fastgd.diagnostics.averages import EWAExperiment, ewa_experiment, temperature_series
-from fastgd.diagnostics.batch import (CostCurve, Sweep, SweepRow, batch_size_sweep,
+from fastgd.lab.diagnostics.averages import EWAExperiment, ewa_experiment, temperature_series
+from fastgd.lab.diagnostics.batch import (CostCurve, Sweep, SweepRow, batch_size_sweep,
                                       cost_curves, full_loss, powers_of_two)
-from fastgd.diagnostics.decay import (DecayComparison, DecayRun, decay_comparison,
+from fastgd.lab.diagnostics.decay import (DecayComparison, DecayRun, decay_comparison,
                                       default_schedules, lr_curves)
-from fastgd.diagnostics.gradients import (DepthExperiment, DepthSetting, LayerStats,
+from fastgd.lab.diagnostics.gradients import (DepthExperiment, DepthSetting, LayerStats,
                                           deep_network_experiment, default_settings,
                                           layer_stats)
-from fastgd.diagnostics.saddle import (EscapeResult, SaddleExperiment, escape_iterations,
+from fastgd.lab.diagnostics.saddle import (EscapeResult, SaddleExperiment, escape_iterations,
                                        saddle_experiment, saddle_optimizers)
-from fastgd.diagnostics.surfaces import (ConvergenceExperiment, ConvergenceRun,
+from fastgd.lab.diagnostics.convergence import (ConvergenceExperiment, ConvergenceRun,
                                          convergence_experiment, surface_optimizers)
-from fastgd.diagnostics.training import (TrainConfig, TrainResult, compare_training,
+from fastgd.lab.diagnostics.training import (TrainConfig, TrainResult, compare_training,
                                          default_configs)
 
 __all__ = [

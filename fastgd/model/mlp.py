@@ -8,7 +8,11 @@ import numbers
 
 import numpy as np
 
-from fastgd import _engine, _threads, init as _init
+from fastgd import init as _init
+
+from fastgd.model import _engine
+
+from fastgd._runtime import threads as _threads
 from fastgd.optim.utils import flat_parameters
 from fastgd.reference import mlp as ref
 

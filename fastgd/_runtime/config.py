@@ -1,7 +1,9 @@
 """fastgd.show_config(): how this build was made and what it will do at run time."""
 import sys
 
-from fastgd import _openmp_helpers, _threads
+from fastgd._runtime import _openmp
+
+from fastgd._runtime import threads as _threads
 
 
 def config():
@@ -11,11 +13,11 @@ def config():
         "python": sys.version.split()[0],
         "numpy": _module_version("numpy"),
         "scipy": _module_version("scipy"),
-        "openmp": _openmp_helpers.openmp_enabled(),
-        "simd": _openmp_helpers.simd_level(),
-        "kernel_dispatch": _openmp_helpers.kernel_dispatch(),
-        "cflags": _openmp_helpers.build_cflags(),
-        "cpus": _openmp_helpers.omp_num_procs(),
+        "openmp": _openmp.openmp_enabled(),
+        "simd": _openmp.simd_level(),
+        "kernel_dispatch": _openmp.kernel_dispatch(),
+        "cflags": _openmp.build_cflags(),
+        "cpus": _openmp.omp_num_procs(),
         "default_threads": _threads.get_num_threads(),
         "thread_policy": ("kernels: n_threads= > fastgd.set_num_threads > OpenMP default; "
                           "the engine splits batches over its own threads and runs "

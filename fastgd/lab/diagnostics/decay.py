@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastgd import _threads, optim, schedules
-from fastgd.diagnostics.batch import _model, _n_classes, full_loss
-from fastgd.train import fit
+from fastgd import optim, schedules
+
+from fastgd._runtime import threads as _threads
+from fastgd.lab.diagnostics.batch import _model, _n_classes, full_loss
+from fastgd.training.train import fit
 
 __all__ = ["default_schedules", "lr_curves", "DecayRun", "DecayComparison", "decay_comparison"]
 

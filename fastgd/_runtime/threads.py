@@ -9,7 +9,7 @@ threadpoolctl: one pool on the cores, never two.
 """
 import operator
 
-from fastgd import _openmp_helpers
+from fastgd._runtime import _openmp
 
 _override = None
 
@@ -34,7 +34,7 @@ def resolve(n_threads):
         return _check_count(n_threads, "n_threads")
     if _override is not None:
         return _override
-    return max(1, _openmp_helpers.omp_max_threads())
+    return max(1, _openmp.omp_max_threads())
 
 
 def _check_count(n, name):

@@ -25,7 +25,7 @@ and backed off from the edge where a larger α stops converging:
   the previous step. Heavy-ball momentum stays stable up to (1−β)·α·λ_max < 2(1 + β),
   ~4x GD's limit, and the slow directions move ~1/(1−β) = 10x faster. At *equal* α it
   takes GD's step once v has caught up and gains little on Rosenbrock (16982 vs 17082
-  steps; fastgd.diagnostics.saddle makes the same point on a saddle), though on the
+  steps; fastgd.lab.diagnostics.saddle makes the same point on a saddle), though on the
   ravine, where (1−β)·α·λ_min = 0.003 sits near critical damping (1 − √β)² ≈ 0.0026,
   it still halves GD's 273 steps (137).
 * RMSprop and Adam divide by the running RMS of the gradient, so their step is about α
@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fastgd import optim
-from fastgd.functions import Beale, Ravine, Rosenbrock, trajectory
+from fastgd.lab.surfaces import Beale, Ravine, Rosenbrock, trajectory
 
 __all__ = ["DEFAULT_LRS", "surface_optimizers", "ConvergenceRun", "ConvergenceExperiment",
            "convergence_experiment", "step_microseconds"]

@@ -2,7 +2,7 @@
 
 Design: Python runs once per epoch -- the epoch's order (fastgd.batching), the learning
 rates of a per-batch schedule (pure ``lr_at``), validation, callbacks -- and the C engine
-runs the epoch's batches without the GIL (fastgd/_engine.pyx). When the engine cannot
+runs the epoch's batches without the GIL (fastgd/model/_engine.pyx). When the engine cannot
 (a custom loss, an optimizer that is not one of fastgd's built-in classes, parameter groups
 that split the model), the same epochs run as a per-batch Python loop that calls the
 optimizer's ``step`` -- slower, still correct; ``History.fast_path`` says which ran.
@@ -14,9 +14,11 @@ import time
 
 import numpy as np
 
-from fastgd import _threads, batching
-from fastgd.history import History, NonFiniteLossError
-from fastgd.mlp import MLP
+from fastgd import batching
+
+from fastgd._runtime import threads as _threads
+from fastgd.training.history import History, NonFiniteLossError
+from fastgd.model.mlp import MLP
 from fastgd.optim.base import Optimizer
 from fastgd.reference import mlp as ref
 

@@ -1,10 +1,10 @@
-"""fastgd.report: one self-contained HTML page (plus Markdown and PNG files) of experiments.
+"""fastgd.lab.report: one self-contained HTML page (plus Markdown and PNG files) of experiments.
 
 :class:`Report` collects sections of text, tables and figures; :meth:`Report.write` puts
 ``report.html`` (figures embedded as base64 PNG, each linked to its file, so the page
 works when moved alone), ``report.md`` (the same numbers as Markdown tables) and one PNG
 per figure in a folder. Figures need matplotlib; without it the report holds the numbers
-and says how to get the pictures. :func:`fastgd.report.demo.run_demo` fills one with
+and says how to get the pictures. :func:`fastgd.lab.report.demo.run_demo` fills one with
 every diagnostic (``python -m fastgd demo``).
 """
 import base64
@@ -98,7 +98,7 @@ class Report:
         return self
 
     def figure(self, name, png, caption=""):
-        """Add a figure: ``png`` is PNG bytes (see fastgd.diagnostics.plots.png_bytes)."""
+        """Add a figure: ``png`` is PNG bytes (see fastgd.lab.diagnostics.plots.png_bytes)."""
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         name = name if name.endswith(".png") else name + ".png"
         if not png.startswith(b"\x89PNG\r\n\x1a\n"):

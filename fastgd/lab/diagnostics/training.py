@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from fastgd import _threads, optim, reference
-from fastgd.diagnostics.batch import _model, _n_classes, full_loss
-from fastgd.train import fit
+from fastgd import optim, reference
+
+from fastgd._runtime import threads as _threads
+from fastgd.lab.diagnostics.batch import _model, _n_classes, full_loss
+from fastgd.training.train import fit
 
 __all__ = ["TrainConfig", "TrainResult", "default_configs", "compare_training"]
 

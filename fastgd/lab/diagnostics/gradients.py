@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastgd.mlp import MLP
+from fastgd.model.mlp import MLP
 from fastgd.reference import mlp as ref
 
 __all__ = ["LayerStats", "layer_stats", "DepthSetting", "DepthExperiment", "default_settings",

@@ -19,8 +19,8 @@ import numpy as np
 
 from fastgd import datasets
 from fastgd import diagnostics as D
-from fastgd.diagnostics import plots
-from fastgd.report import PLOT_HINT, Report, format_table
+from fastgd.lab.diagnostics import plots
+from fastgd.lab.report import PLOT_HINT, Report, format_table
 
 __all__ = ["DemoSettings", "run_demo"]
 
@@ -190,7 +190,7 @@ def _surfaces(i, rep, say, figure, numbers, s, seed, n_threads):
         "limit 2/λ_max; the lesson's Momentum uses α_GD/(1−β) (torch's SGD momentum at "
         "GD's α: GD's step plus 0.9 of the previous one); RMSprop and Adam step about α in "
         "parameter units whatever the gradient's size, so theirs is a distance per step "
-        "(each choice is explained in fastgd.diagnostics.surfaces). Converged: the first "
+        "(each choice is explained in fastgd.lab.diagnostics.convergence). Converged: the first "
         "step with ||x − x*|| < tol; '-' = not within the step limit. µs per step (loop) is "
         "the "
         "whole Python loop per step, the surface's Python gradient and value included; "

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from fastgd import _threads
+from fastgd._runtime import threads as _threads
 
 __all__ = ["run_bench"]
 
@@ -149,7 +149,7 @@ def run_bench(*, n_params=1_000_000, n_samples=4096, repeat=3, n_threads=None, s
 
 
 def _table(say, title, rows, unit, conv, rate_name, rate):
-    from fastgd.report import format_table
+    from fastgd.lab.report import format_table
     base = rows[0][1]
     say(f"\n{title}")
     say(format_table(["implementation", unit, rate_name, "x fastgd"],

@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastgd import _threads, batching, optim
-from fastgd.mlp import MLP
+from fastgd import batching, optim
+
+from fastgd._runtime import threads as _threads
+from fastgd.model.mlp import MLP
 from fastgd.reference import mlp as ref
-from fastgd.train import fit
+from fastgd.training.train import fit
 
 __all__ = ["CostCurve", "cost_curves", "Sweep", "SweepRow", "batch_size_sweep", "full_loss",
            "default_modes", "powers_of_two"]

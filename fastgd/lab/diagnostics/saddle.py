@@ -17,14 +17,14 @@ Both rows are in :func:`saddle_optimizers` so the report shows the difference.
 Escape criterion: the value drops below ``threshold`` (default -1). The start has
 f ≈ 1 and the plateau sits at f ≈ 0, so f < -1 means the iterate is at least one unit
 down the negative-curvature direction (on the 2-D saddle: :math:`y^2 > 1 + x^2`,
-so :math:`|y| > 1`). It works unchanged on :class:`~fastgd.functions.HighDimSaddle`.
+so :math:`|y| > 1`). It works unchanged on :class:`~fastgd.lab.surfaces.HighDimSaddle`.
 """
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fastgd import optim
-from fastgd.functions import HighDimSaddle, Saddle, trajectory
+from fastgd.lab.surfaces import HighDimSaddle, Saddle, trajectory
 
 __all__ = ["saddle_optimizers", "EscapeResult", "escape_iterations", "SaddleExperiment",
            "saddle_experiment", "DEFAULT_START"]

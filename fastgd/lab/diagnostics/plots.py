@@ -200,7 +200,7 @@ def plot_ewa(exp):
 
 def plot_training(results):
     """Training cost per epoch and per second for each configuration of
-    :func:`~fastgd.diagnostics.training.compare_training`, one panel per group."""
+    :func:`~fastgd.lab.diagnostics.training.compare_training`, one panel per group."""
     groups = list(dict.fromkeys(r.config.group for r in results))
     fig, axes = _figure(5.5 * len(groups), 4.2, len(groups))
     for ax, g in zip(axes, groups):
