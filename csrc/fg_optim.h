@@ -21,7 +21,8 @@
 
 #include "fg_platform.h"
 
-typedef enum {
+/* tagged, so Cython's `cpdef enum fg_rule` (fastgd/optim/_optim.pxd) can name it */
+typedef enum fg_rule {
     FG_SGD = 0,
     FG_MOMENTUM = 1,   /* the lesson's EWA momentum */
     FG_ADAM = 2,       /* Adam, AdamW, AMSGrad, epsilon-hat */
@@ -30,8 +31,7 @@ typedef enum {
     FG_ADADELTA = 5,
     FG_ADAMAX = 6,
     FG_NADAM = 7,
-    FG_RADAM = 8,
-    FG_N_RULES = 9
+    FG_RADAM = 8
 } fg_rule;
 
 /* Hyper-parameters of one step (set by the caller from a param group), the scalar state
@@ -57,78 +57,9 @@ typedef struct {
     double grad_sign;              /* -1 with maximize, else 1 (both exact) */
 } fg_step;
 
-/* mirrors the scalar parts of reference.optim.*_step */
-static inline void fg_prepare(fg_step *s) {
-    const double t = (double)s->step;
-    s->first_step = (s->step == 1) && s->buffer_init_grad;
-    s->rectified = 0;
-    s->step_size = s->lr;
-    s->step_size2 = 0.0;
-    s->denom_scale = 1.0;
-    s->decay_factor = s->decoupled_weight_decay ? 1.0 - s->lr * s->weight_decay : 1.0;
-    s->grad_sign = s->maximize ? -1.0 : 1.0;
-    switch (s->rule) {
-    case FG_MOMENTUM:
-        if (s->bias_correction) s->step_size = s->lr / (1.0 - pow(s->momentum, t));
-        break;
-    case FG_ADAM: {
-        const double bc1 = 1.0 - pow(s->beta1, t);
-        const double bc2 = 1.0 - pow(s->beta2, t);
-        if (s->epsilon_hat) {
-            s->step_size = s->lr * sqrt(bc2) / bc1;
-        } else {
-            s->step_size = s->lr / bc1;
-            s->denom_scale = sqrt(bc2);
-        }
-        break;
-    }
-    case FG_ADAGRAD:
-        s->step_size = s->lr / (1.0 + (t - 1.0) * s->lr_decay);
-        break;
-    case FG_ADAMAX:
-        s->step_size = s->lr / (1.0 - pow(s->beta1, t));
-        break;
-    case FG_NADAM: {
-        const double mu = s->beta1 * (1.0 - 0.5 * pow(0.96, t * s->momentum_decay));
-        const double mu_next = s->beta1 * (1.0 - 0.5 * pow(0.96, (t + 1.0) * s->momentum_decay));
-        s->mu_product = s->mu_product * mu;
-        s->step_size = s->lr * (1.0 - mu) / (1.0 - s->mu_product);
-        s->step_size2 = s->lr * mu_next / (1.0 - s->mu_product * mu_next);
-        s->denom_scale = 1.0 - pow(s->beta2, t);
-        break;
-    }
-    case FG_RADAM: {
-        const double bc1 = 1.0 - pow(s->beta1, t);
-        const double rho_inf = 2.0 / (1.0 - s->beta2) - 1.0;
-        const double beta2_t = pow(s->beta2, t);
-        const double rho_t = rho_inf - 2.0 * t * beta2_t / (1.0 - beta2_t);
-        if (rho_t > 5.0) {
-            const double rect = sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
-                                     / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
-            s->rectified = 1;
-            s->step_size = s->lr * rect * sqrt(1.0 - beta2_t) / bc1;
-        } else {
-            s->step_size = s->lr / bc1;
-        }
-        break;
-    }
-    default:
-        break;
-    }
-}
-
-/* Which state arrays (s1, s2, s3) a step with these options reads and writes. */
-static inline int fg_n_state(const fg_step *s) {
-    switch (s->rule) {
-    case FG_SGD: return s->momentum != 0.0 ? 1 : 0;
-    case FG_MOMENTUM: return 1;
-    case FG_ADAM: return s->amsgrad ? 3 : 2;
-    case FG_RMSPROP: return 1 + (s->centered ? 1 : 0) + (s->momentum > 0.0 ? 1 : 0);
-    case FG_ADAGRAD: return 1;
-    default: return 2;
-    }
-}
-
+/* Each rule's per-step scalars (fg_<rule>_prepare) sit right above its loop in
+ * fg_optim_impl.h; the first of its two inclusions (FG_FIRST_PASS) defines them. */
+#define FG_FIRST_PASS 1
 #define REAL float
 #define FG_SQRT sqrtf
 #define FG_SUFFIX(name) name##_f32
@@ -137,6 +68,8 @@ static inline int fg_n_state(const fg_step *s) {
 #undef FG_SQRT
 #undef FG_SUFFIX
 
+#undef FG_FIRST_PASS
+#define FG_FIRST_PASS 0
 #define REAL double
 #define FG_SQRT sqrt
 #define FG_SUFFIX(name) name##_f64
@@ -144,6 +77,28 @@ static inline int fg_n_state(const fg_step *s) {
 #undef REAL
 #undef FG_SQRT
 #undef FG_SUFFIX
+#undef FG_FIRST_PASS
+
+/* The step's scalars, in double, once per step: mirrors the scalar parts of
+ * reference.optim.*_step. Fields no rule sets are neutral (step size lr, exact 1s). */
+static inline void fg_prepare(fg_step *s) {
+    s->first_step = (s->step == 1) && s->buffer_init_grad;
+    s->rectified = 0;
+    s->step_size = s->lr;
+    s->step_size2 = 0.0;
+    s->denom_scale = 1.0;
+    s->decay_factor = s->decoupled_weight_decay ? 1.0 - s->lr * s->weight_decay : 1.0;
+    s->grad_sign = s->maximize ? -1.0 : 1.0;
+    switch (s->rule) {
+    case FG_MOMENTUM: fg_momentum_prepare(s); break;
+    case FG_ADAM: fg_adam_prepare(s); break;
+    case FG_ADAGRAD: fg_adagrad_prepare(s); break;
+    case FG_ADAMAX: fg_adamax_prepare(s); break;
+    case FG_NADAM: fg_nadam_prepare(s); break;
+    case FG_RADAM: fg_radam_prepare(s); break;
+    default: break;   /* SGD, RMSprop, Adadelta: lr as it is */
+    }
+}
 
 #endif /* FG_OPTIM_H */
 

@@ -35,6 +35,12 @@ static FG_INLINE void FG_SUFFIX(fg_sgd)(const fg_step *s, ptrdiff_t n, REAL *res
     }
 }
 
+#if FG_FIRST_PASS
+static inline void fg_momentum_prepare(fg_step *s) {
+    if (s->bias_correction) s->step_size = s->lr / (1.0 - pow(s->momentum, (double)s->step));
+}
+#endif
+
 /* mirrors reference.optim.momentum_step */
 static FG_INLINE void FG_SUFFIX(fg_momentum)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                    const REAL *restrict g, REAL *restrict v) {
@@ -47,6 +53,20 @@ static FG_INLINE void FG_SUFFIX(fg_momentum)(const fg_step *s, ptrdiff_t n, REAL
         p[i] = p[i] - scale * vi;
     }
 }
+
+#if FG_FIRST_PASS
+static inline void fg_adam_prepare(fg_step *s) {
+    const double t = (double)s->step;
+    const double bc1 = 1.0 - pow(s->beta1, t);
+    const double bc2 = 1.0 - pow(s->beta2, t);
+    if (s->epsilon_hat) {
+        s->step_size = s->lr * sqrt(bc2) / bc1;
+    } else {
+        s->step_size = s->lr / bc1;
+        s->denom_scale = sqrt(bc2);
+    }
+}
+#endif
 
 /* mirrors reference.optim.adam_step (Adam, AdamW, AMSGrad, epsilon-hat). The options that
  * change which arrays are touched (amsgrad) or add a term (L2) are compile-time constants
@@ -145,6 +165,12 @@ static FG_INLINE void FG_SUFFIX(fg_rmsprop)(const fg_step *s, ptrdiff_t n, REAL 
 }
 #undef FG_RMSPROP_CALL
 
+#if FG_FIRST_PASS
+static inline void fg_adagrad_prepare(fg_step *s) {
+    s->step_size = s->lr / (1.0 + ((double)s->step - 1.0) * s->lr_decay);
+}
+#endif
+
 /* mirrors reference.optim.adagrad_step */
 static FG_INLINE void FG_SUFFIX(fg_adagrad)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                   const REAL *restrict g, REAL *restrict sum) {
@@ -178,6 +204,12 @@ static FG_INLINE void FG_SUFFIX(fg_adadelta)(const fg_step *s, ptrdiff_t n, REAL
     }
 }
 
+#if FG_FIRST_PASS
+static inline void fg_adamax_prepare(fg_step *s) {
+    s->step_size = s->lr / (1.0 - pow(s->beta1, (double)s->step));
+}
+#endif
+
 /* mirrors reference.optim.adamax_step */
 static FG_INLINE void FG_SUFFIX(fg_adamax)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                  const REAL *restrict g, REAL *restrict m,
@@ -198,6 +230,18 @@ static FG_INLINE void FG_SUFFIX(fg_adamax)(const fg_step *s, ptrdiff_t n, REAL *
         p[i] = p[i] - clr * (mi / ui);
     }
 }
+
+#if FG_FIRST_PASS
+static inline void fg_nadam_prepare(fg_step *s) {
+    const double t = (double)s->step;
+    const double mu = s->beta1 * (1.0 - 0.5 * pow(0.96, t * s->momentum_decay));
+    const double mu_next = s->beta1 * (1.0 - 0.5 * pow(0.96, (t + 1.0) * s->momentum_decay));
+    s->mu_product = s->mu_product * mu;
+    s->step_size = s->lr * (1.0 - mu) / (1.0 - s->mu_product);
+    s->step_size2 = s->lr * mu_next / (1.0 - s->mu_product * mu_next);
+    s->denom_scale = 1.0 - pow(s->beta2, t);
+}
+#endif
 
 /* mirrors reference.optim.nadam_step */
 static FG_INLINE void FG_SUFFIX(fg_nadam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
@@ -230,6 +274,24 @@ static FG_INLINE void FG_SUFFIX(fg_nadam)(const fg_step *s, ptrdiff_t n, REAL *r
     else
         FG_SUFFIX(fg_nadam_body)(s, n, p, g, m, v, 0);
 }
+
+#if FG_FIRST_PASS
+static inline void fg_radam_prepare(fg_step *s) {
+    const double t = (double)s->step;
+    const double bc1 = 1.0 - pow(s->beta1, t);
+    const double rho_inf = 2.0 / (1.0 - s->beta2) - 1.0;
+    const double beta2_t = pow(s->beta2, t);
+    const double rho_t = rho_inf - 2.0 * t * beta2_t / (1.0 - beta2_t);
+    if (rho_t > 5.0) {
+        const double rect = sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                                 / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
+        s->rectified = 1;
+        s->step_size = s->lr * rect * sqrt(1.0 - beta2_t) / bc1;
+    } else {
+        s->step_size = s->lr / bc1;
+    }
+}
+#endif
 
 /* mirrors reference.optim.radam_step */
 static FG_INLINE void FG_SUFFIX(fg_radam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
@@ -265,7 +327,7 @@ static FG_INLINE void FG_SUFFIX(fg_radam)(const fg_step *s, ptrdiff_t n, REAL *r
     }
 }
 
-/* One rule over [0, n). s1..s3 are the rule's state arrays (see fg_n_state); unused
+/* One rule over [0, n). s1..s3 are the rule's state arrays (fastgd/optim/table.py); unused
  * ones may be NULL. Inlined into each kernel below, so each clone has its own copy. */
 static FG_INLINE void FG_SUFFIX(fg_rule)(const fg_step *s, ptrdiff_t n, REAL *p, const REAL *g,
                                          REAL *s1, REAL *s2, REAL *s3) {

@@ -314,7 +314,7 @@ ERRORS = [
     ("validation labels", lambda k: dict(validation_data=(k["X"], k["y"] + 3)), ValueError,
      r"^validation_data\[1\]"),
     ("seed", lambda k: dict(seed=-1), ValueError, r"^seed"),
-    ("seed float", lambda k: dict(seed=1.5), ValueError, r"^seed"),
+    ("seed float", lambda k: dict(seed=1.5), TypeError, r"^seed"),
     ("n_threads", lambda k: dict(n_threads=0), ValueError, r"^n_threads"),
     ("loss", lambda k: dict(loss="mse"), TypeError, r"^loss"),
     ("callbacks", lambda k: dict(callbacks=[print, 3]), TypeError, r"^callbacks\[1\]"),

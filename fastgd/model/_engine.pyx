@@ -26,7 +26,6 @@ plus OpenMP's spinning team were measured 20-70x slower on 2 cores). Nothing is 
 per batch: every buffer is made once by Engine(). Loss partials are summed in block order.
 Mirrors fastgd/reference/mlp.py and fastgd/reference/train.py.
 """
-cimport cython
 from cython.parallel cimport parallel, prange
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t

@@ -194,26 +194,21 @@ class MLP:
     def loss(self, X, y):
         """Mean loss (+ L2 penalty), evaluated in chunks (no gradients)."""
         X = self.check_X(X)
-        labels, Y = self.encode_targets(y, X.shape[0])
-        z = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        with _threads.single_threaded_blas():
-            z = self._engine(min(X.shape[0], 4096)).logits(X, z)
-        data, _ = ref.data_loss_and_dlogits(z, labels if labels is not None else Y, self.output)
-        return data + ref.l2_penalty(self._params, self.alpha)
+        return self._loss_and_metric(X, *self.encode_targets(y, X.shape[0]))[0]
 
     def score(self, X, y):
         """Accuracy (softmax, sigmoid) or the coefficient of determination R² (linear)."""
         X = self.check_X(X)
-        labels, Y = self.encode_targets(y, X.shape[0])
-        pred = self.predict(X)
-        if self.output == "softmax":
-            return float(np.mean(pred == labels))
-        if self.output == "sigmoid":
-            return float(np.mean(pred.reshape(Y.shape) == (Y > 0.5)))
-        pred = pred.reshape(Y.shape)
-        ss_res = float(np.sum((Y - pred) ** 2))
-        ss_tot = float(np.sum((Y - Y.mean(axis=0)) ** 2))
-        return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+        return self._loss_and_metric(X, *self.encode_targets(y, X.shape[0]))[1]
+
+    def _loss_and_metric(self, X, labels, Y):
+        """(loss, metric) of checked inputs and encoded targets, from one forward pass."""
+        z = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        with _threads.single_threaded_blas():
+            z = self._engine(min(X.shape[0], 4096)).logits(X, z)
+        data, _ = ref.data_loss_and_dlogits(z, labels if labels is not None else Y, self.output)
+        return data + ref.l2_penalty(self._params, self.alpha), ref.metric(z, labels, Y,
+                                                                           self.output)
 
     @property
     def metric_name(self):

@@ -2,9 +2,10 @@
 from libc.stdint cimport int64_t
 
 cdef extern from "fg_optim.h" nogil:
-    ctypedef enum fg_rule:
+    # cpdef: the enum is also a Python class of _optim (fastgd.optim.table reads it)
+    cpdef enum fg_rule:
         FG_SGD, FG_MOMENTUM, FG_ADAM, FG_RMSPROP, FG_ADAGRAD, FG_ADADELTA, FG_ADAMAX,
-        FG_NADAM, FG_RADAM, FG_N_RULES
+        FG_NADAM, FG_RADAM
 
     ctypedef struct fg_step:
         fg_rule rule
@@ -27,7 +28,6 @@ cdef extern from "fg_optim.h" nogil:
         Py_ssize_t n
 
     void fg_prepare(fg_step *s)
-    int fg_n_state(const fg_step *s)
     void fg_apply_f32(const fg_step *s, Py_ssize_t n, float *p, const float *g,
                       float *s1, float *s2, float *s3)
     void fg_apply_f64(const fg_step *s, Py_ssize_t n, double *p, const double *g,
@@ -48,3 +48,7 @@ cdef Py_ssize_t split_spans(const fg_span *spans, Py_ssize_t n_spans, fg_span *o
                             Py_ssize_t max_out, int itemsize, int n_threads) noexcept nogil
 cdef void run_spans(const fg_step *s, const fg_span *spans, Py_ssize_t n_spans,
                     bint is_double, int n_threads) noexcept nogil
+
+
+cdef class Rule:
+    cdef fg_step base      # the group's fields, validated; step and scalars set per step

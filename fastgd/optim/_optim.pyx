@@ -8,7 +8,6 @@ bytes, and run under prange; below PARALLEL_MIN elements the whole step stays on
 calling thread, because an OpenMP region costs more than it saves there. Every element is
 independent, so results do not depend on the thread count.
 """
-cimport cython
 from cython.parallel cimport prange
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.math cimport isfinite
@@ -26,12 +25,20 @@ DEF SMALL_SPANS = 64
 
 PARALLEL_MIN_ELEMENTS = PARALLEL_MIN
 
-_FIELDS_DOUBLE = ("lr", "momentum", "dampening", "weight_decay", "beta1", "beta2", "eps",
-                  "lr_decay", "momentum_decay", "mu_product")
+# The fg_step fields a hyper dict may set (fastgd.optim.table maps options onto them).
+STEP_FIELDS = frozenset((
+    "rule", "step", "mu_product", "lr", "momentum", "dampening", "weight_decay", "beta1",
+    "beta2", "eps", "lr_decay", "momentum_decay", "nesterov", "maximize", "amsgrad",
+    "centered", "decoupled_weight_decay", "eps_inside_sqrt", "epsilon_hat", "lr_in_momentum",
+    "bias_correction", "buffer_init_grad"))
 
 
 cdef int fill_step(fg_step *s, dict hyper) except -1:
-    """Copy a dict of fg_step field values into s (missing fields are 0) and prepare it."""
+    """Copy a dict of fg_step field values into s (missing fields are 0) and prepare it.
+    A key that is no field is refused: a misspelt mapping must not be dropped silently."""
+    unknown = hyper.keys() - STEP_FIELDS
+    if unknown:
+        raise ValueError(f"hyper: expected fg_step fields, got unknown {sorted(unknown)}")
     s.rule = <fg_rule><int>hyper["rule"]
     s.lr = hyper.get("lr", 0.0)
     s.momentum = hyper.get("momentum", 0.0)
@@ -228,8 +235,8 @@ cdef double _run_group(const fg_step *s, list params, list grads, list state,
 
 cdef class Rule:
     """A param group's hyper-parameters parsed once into an fg_step (rebuilt by the
-    optimizer only when the group changes), so a step does not re-read a dict."""
-    cdef fg_step base
+    optimizer only when the group changes), so neither a step nor the engine's epoch
+    re-reads a dict."""
 
     def __init__(self, dict hyper):
         fill_step(&self.base, dict(hyper, step=1))   # validates
@@ -242,16 +249,6 @@ cdef class Rule:
         s.mu_product = mu_product
         fg_prepare(&s)
         return _run_group(&s, params, grads, state, n_threads)
-
-
-def prepared(dict hyper):
-    """The per-step scalars fg_prepare derives (for tests and docs)."""
-    cdef fg_step s
-    fill_step(&s, hyper)
-    return {"step_size": s.step_size, "step_size2": s.step_size2,
-            "denom_scale": s.denom_scale, "decay_factor": s.decay_factor,
-            "first_step": bool(s.first_step), "rectified": bool(s.rectified),
-            "mu_product": s.mu_product}
 
 
 def bandwidth_probe(cnp.ndarray p, cnp.ndarray g, cnp.ndarray m, cnp.ndarray v, int n_threads=1):

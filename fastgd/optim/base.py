@@ -5,20 +5,18 @@ flat buffer per kind, in parameter order; ``state`` exposes per-parameter views 
 So a step over a group is one call into C whatever the number of parameters, and when the
 parameters (and gradients) are views into one buffer -- as ``flat_parameters`` and
 fastgd's models lay them out -- that call runs one fused loop over everything.
-Subclasses say which C rule they are (``_hyper``) and which state they keep
-(``_state_layout``); the step's arithmetic lives in csrc/fg_optim_impl.h and its
-specification in fastgd/reference/optim.py.
+Subclasses are rows of fastgd/optim/table.py (``_row``: the C rule, the state it keeps,
+how each option reaches the kernel); the step's arithmetic lives in csrc/fg_optim_impl.h
+and its specification in fastgd/reference/optim.py.
 """
-import math
-import numbers
 import operator
 
 import numpy as np
 
-from fastgd.optim import _optim
-
+from fastgd import _checks
 from fastgd._runtime import threads as _threads
 from fastgd._runtime.aligned import aligned_full
+from fastgd.optim import _optim
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -27,8 +25,10 @@ class Optimizer:
     """Base class. ``params``: a list of arrays, or a list of dicts (param groups) each
     with a ``"params"`` list and hyper-parameters overriding the defaults."""
 
+    _row = None   # the subclass's fastgd.optim.table.Row
+
     def __init__(self, params, defaults, n_threads=None):
-        self.defaults = dict(defaults)
+        self.defaults = {**defaults, **self._row.fixed}
         self.n_threads = None if n_threads is None else _threads.resolve(n_threads)
         self.param_groups = []
         self._group_state = []
@@ -76,28 +76,19 @@ class Optimizer:
         return [p for g in self.param_groups for p in g["params"]]
 
     def _validate_group(self, group):
-        """Check hyper-parameters; subclasses extend. Raises before anything changes."""
-        _check_nonneg(group, "lr")
-        if "weight_decay" in group:
-            _check_nonneg(group, "weight_decay")
-        if "eps" in group:
-            _check_nonneg(group, "eps")
-        if "betas" in group:
-            betas = group["betas"]
-            if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-                raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
-            for i, b in enumerate(betas):
-                if not isinstance(b, numbers.Real) or not 0.0 <= b < 1.0:
-                    raise ValueError(f"betas[{i}]: expected 0 <= beta < 1, got {b!r}")
+        """Check hyper-parameters (fastgd._checks, shared with the reference); raises
+        before anything changes."""
+        _checks.optimizer_group(type(self).__name__, group, self._row.options)
 
     # ----------------------------------------------------------------- state
     def _state_layout(self, group):
         """Names of the (up to three) state arrays the rule keeps for this group."""
-        raise NotImplementedError
+        return self._row.state_names(group)
 
     def _state_init(self, name, group):
-        """Initial value of a state array (0 unless a rule says otherwise)."""
-        return 0.0
+        """Initial value of a state array (0 unless its row names an option for it)."""
+        slot = next(s for s in self._row.state if s.name == name)
+        return 0.0 if slot.init is None else group[slot.init]
 
     def _new_state(self, group):
         return {"step": 0, "mu_product": 1.0, "buffers": {}, "views": {},
@@ -140,13 +131,11 @@ class Optimizer:
                     entry = {"step": gstate["step"]}
                     for name, views in gstate["views"].items():
                         entry[name] = views[j]
-                    if self._keeps_mu_product:
+                    if "mu_product" in self._row.scalar_state:
                         entry["mu_product"] = gstate["mu_product"]
                     out[index] = entry
                 index += 1
         return out
-
-    _keeps_mu_product = False
 
     def zero_state(self):
         """Forget all state: the next step is step 1 again."""
@@ -228,7 +217,7 @@ class Optimizer:
     # ----------------------------------------------------------------- the step
     def _hyper(self, group):
         """The fg_step fields (see csrc/fg_optim.h) for this group's rule."""
-        raise NotImplementedError
+        return self._row.hyper(group)
 
     def _refresh(self, group, gstate):
         """Re-validate a group and rebuild its prepared rule only when its hyper-parameters
@@ -317,21 +306,3 @@ def _check_param(p, name):
                          "will not work on a copy); pass np.ascontiguousarray(p) and keep it")
     if not p.flags.writeable:
         raise ValueError(f"{name}: is read-only; parameters are updated in place")
-
-
-def _check_nonneg(group, key):
-    v = group[key]
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-        raise ValueError(f"{key}: expected a finite number >= 0, got {v!r}")
-
-
-def check_unit_interval(group, key, *, closed=False):
-    v = group[key]
-    ok = isinstance(v, numbers.Real) and (0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0)
-    if not ok:
-        raise ValueError(f"{key}: expected {'0 <= x <= 1' if closed else '0 <= x < 1'}, got {v!r}")
-
-
-def check_choice(group, key, choices):
-    if group[key] not in choices:
-        raise ValueError(f"{key}: expected one of {choices}, got {group[key]!r}")

@@ -99,6 +99,18 @@ def data_loss_and_dlogits(logits, y, output):
     return loss, d * (1.0 / B)
 
 
+def metric(logits, labels, Y, output):
+    """Accuracy (softmax: argmax against class ids; sigmoid: z > 0 against Y > 0.5) or,
+    for a linear output, the coefficient of determination R² (0 when Y is constant)."""
+    if output == "softmax":
+        return float(np.mean(np.argmax(logits, axis=1) == labels))
+    if output == "sigmoid":
+        return float(np.mean((logits > 0) == (Y > 0.5)))
+    ss_res = float(np.sum((Y - logits) ** 2))
+    ss_tot = float(np.sum((Y - Y.mean(axis=0)) ** 2))
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+
+
 def l2_penalty(params, alpha):
     return 0.5 * alpha * sum(float(np.sum(W.astype(np.float64) ** 2)) for W in params[0::2])
 

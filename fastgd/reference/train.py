@@ -1,34 +1,112 @@
-"""fit() in plain NumPy: fastgd.training.train's epoch loop with NumPy forward/backward passes and
-whatever optimizer is passed (use the fastgd.reference twins for an all-NumPy run).
+"""fit() in plain NumPy: the specification of the training loop.
 
-Same signature and semantics as fastgd.fit, same batches (fastgd.batching), same History.
+Same signature and semantics as fastgd.fit: the same validated call
+(fastgd/training/fitcall.py, neutral), the same batches (fastgd.batching), the schedules'
+closed forms, and a History with the same fields. Everything else — the batch loop,
+forward and backward passes (fastgd/reference/mlp.py), the divergence restore, validation
+and callbacks — is written here once more, plainly, so the engine is held to a loop that
+shares none of its code. Pass the fastgd.reference optimizer twins for an all-NumPy run.
 """
+import math
+import time
+
 import numpy as np
 
+from fastgd import batching
 from fastgd.reference import mlp as ref
+from fastgd.training.fitcall import batch_lrs, callbacks_stop, prepare_fit
+from fastgd.training.history import History, NonFiniteLossError
 
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None):
-    from fastgd.training import train as _train
-    run = _train._prepare(model, X, y, optimizer, epochs, batch_size, shuffle, seed,
-                          schedule, callbacks, validation_data, verbose, drop_last, loss,
-                          initial_epoch, callback_every)
-
-    def grad_fn(Xb, targets):
+    run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
+                      shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
+                      validation_data=validation_data, verbose=verbose, drop_last=drop_last,
+                      loss=loss, initial_epoch=initial_epoch, callback_every=callback_every)
+    history = History(seed=run.seed, metric_name=model.metric_name, fast_path=False)
+    nb, every = run.n_batches, run.callback_every
+    for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
+        order = batching.epoch_order(run.n, run.seed, epoch, run.shuffle)
+        saved = ([p.copy() for p in model.parameters()], optimizer.state_dict(),
+                 None if schedule is None else schedule.state_dict())
+        lr = float(optimizer.param_groups[0]["lr"])
+        lrs = batch_lrs(schedule, nb)
+        loss_sum, rows, stop, seconds, b = 0.0, 0, False, 0.0, 0
+        t0 = time.perf_counter()
+        for b in range(nb):
+            idx = order[b * run.batch_size:(b + 1) * run.batch_size]
+            if lrs is not None:
+                for group, group_lr in zip(optimizer.param_groups, lrs[b]):
+                    group["lr"] = group_lr
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                value, grads = _loss_and_grads(run, np.asarray(run.X[idx], model.dtype),
+                                               run.targets(idx))
+                if not math.isfinite(value):
+                    _restore(model, optimizer, schedule, saved)
+                    raise NonFiniteLossError(epoch, b, nb, history)
+                optimizer.step(_in_optimizer_order(model, optimizer, grads))
+            loss_sum += value * len(idx)
+            rows += len(idx)
+            if every and (b + 1) % every == 0 and b + 1 < nb:
+                seconds += time.perf_counter() - t0
+                stop = callbacks_stop(run.callbacks, epoch, {
+                    "epoch": epoch, "batches": b + 1, "n_batches": nb, "samples": rows,
+                    "loss": loss_sum / max(rows, 1), "lr": lr, "time": seconds},
+                    hook="on_batches_end")
+                t0 = time.perf_counter()
+                if stop:
+                    break
+        seconds += time.perf_counter() - t0
+        if lrs is not None:
+            schedule.advance(b + 1 if stop else nb)
         params = model.parameters()
-        if loss is None:
-            value, grads = ref.data_loss_and_grads(params, Xb, targets, model.activation,
-                                                   model.output, model.alpha)
-        else:
-            logits, inputs = ref.forward(params, Xb, model.activation)
-            value, dlogits = loss(logits, targets)
-            grads = ref.backward(params, inputs, np.asarray(dlogits, model.dtype),
-                                 model.activation, model.alpha)
-        return float(value), _train._in_optimizer_order(model, optimizer, grads)
+        logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
+                "loss": loss_sum / max(rows, 1) + ref.l2_penalty(params, model.alpha)}
+        if run.val is not None:
+            Xv, labels, Yv = run.val
+            logits, _ = ref.forward(params, np.asarray(Xv, model.dtype), model.activation)
+            targets = labels if labels is not None else Yv
+            logs["val_loss"] = ref.data_loss_and_dlogits(logits, targets, model.output)[0] \
+                + ref.l2_penalty(params, model.alpha)
+            logs["val_metric"] = ref.metric(logits, labels, Yv, model.output)
+        if schedule is not None:
+            if not hasattr(schedule, "lr_at"):
+                schedule.step(logs.get("val_loss", logs["loss"]))   # ReduceLROnPlateau
+            elif schedule.interval == "epoch":
+                schedule.step()
+        history.append(logs)
+        if run.verbose:
+            print(f"epoch {epoch + 1}/{run.initial_epoch + run.epochs}  "
+                  f"loss {logs['loss']:.4f}", flush=True)
+        if callbacks_stop(run.callbacks, epoch, logs) or stop:
+            history.stopped_early = True
+            break
+    return history
 
-    def runner(order, b0, b1, lrs):
-        return _train.python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn)
 
-    return _train.run_epochs(run, model, optimizer, schedule, runner, fast_path=False)
+def _loss_and_grads(run, Xb, targets):
+    model, params = run.model, run.model.parameters()
+    if run.loss is None:
+        return ref.data_loss_and_grads(params, Xb, targets, model.activation, model.output,
+                                       model.alpha)
+    logits, inputs = ref.forward(params, Xb, model.activation)
+    value, dlogits = run.loss(logits, targets)
+    return float(value), ref.backward(params, inputs, np.asarray(dlogits, model.dtype),
+                                      model.activation, model.alpha)
+
+
+def _in_optimizer_order(model, optimizer, grads):
+    """The gradients listed as the optimizer lists its parameters (param groups may hold
+    them in another order than model.parameters())."""
+    by_id = {id(p): g for p, g in zip(model.parameters(), grads)}
+    return [by_id[id(p)] for group in optimizer.param_groups for p in group["params"]]
+
+
+def _restore(model, optimizer, schedule, saved):
+    for p, q in zip(model.parameters(), saved[0]):
+        p[...] = q
+    optimizer.load_state_dict(saved[1])
+    if schedule is not None:
+        schedule.load_state_dict(saved[2])

@@ -1,0 +1,158 @@
+"""A validated ``fit`` call: the checks both training loops (``fastgd.fit`` and
+``fastgd.reference.fit``) run before anything changes, and the frozen record they return.
+
+Design: this module is neutral ground. It imports only NumPy, the standard library and the
+pure shared specifications (fastgd._checks, fastgd.batching), and it reaches the model,
+the optimizer and the schedule only through their methods (``check_X``,
+``encode_targets``, ``param_groups``, ``lrs_at``), so the reference can use it without
+leaning on the fast path. Data is checked (NaN/inf scan) and targets encoded exactly once
+per fit, validation data included.
+"""
+from dataclasses import dataclass
+
+from fastgd import _checks, batching
+
+__all__ = ["FitCall", "prepare_fit"]
+
+
+@dataclass(frozen=True)
+class FitCall:
+    """Everything a training loop needs, checked. ``labels`` (int64 class ids) or ``Y``
+    (float targets) is set, the other None; ``val`` is None or (X, labels, Y)."""
+    model: object
+    X: object
+    labels: object
+    Y: object
+    n: int
+    optimizer: object
+    schedule: object
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    seed: int
+    callbacks: tuple
+    val: tuple
+    verbose: int
+    drop_last: bool
+    loss: object
+    initial_epoch: int
+    callback_every: int
+
+    @property
+    def n_batches(self):
+        return batching.n_batches(self.n, self.batch_size, self.drop_last)
+
+    def targets(self, idx):
+        """The targets of rows ``idx``: class ids, or float rows in the model's dtype."""
+        if self.labels is not None:
+            return self.labels[idx]
+        return self.Y[idx].astype(self.model.dtype, copy=False)
+
+
+def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
+                schedule=None, callbacks=(), validation_data=None, verbose=0,
+                drop_last=False, loss=None, initial_epoch=0, callback_every=None):
+    """Check every argument of a fit call before anything is touched; a FitCall."""
+    if not callable(getattr(model, "encode_targets", None)):
+        raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
+    X = model.check_X(X)
+    labels, Y = model.encode_targets(y, X.shape[0])
+    epochs = _checks.integer(epochs, "epochs", low=0)
+    batch_size = _checks.integer(batch_size, "batch_size", low=1)
+    initial_epoch = _checks.integer(initial_epoch, "initial_epoch", low=0)
+    verbose = _checks.integer(verbose, "verbose", low=0)
+    if callback_every is not None:
+        callback_every = _checks.integer(callback_every, "callback_every", low=1)
+    _check_optimizer(model, optimizer)
+    _check_schedule(schedule, optimizer, X.shape[0], batch_size, drop_last, epochs)
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss: expected None or a callable, got {loss!r}")
+    callbacks = _check_callbacks(callbacks)
+    val = None
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise TypeError("validation_data: expected a pair (X_val, y_val)")
+        Xv = model.check_X(validation_data[0], "validation_data[0]")
+        val = (Xv, *model.encode_targets(validation_data[1], Xv.shape[0],
+                                         "validation_data[1]"))
+    n = X.shape[0]
+    if drop_last and batch_size > n:
+        raise ValueError(f"batch_size: expected at most {n} (the samples) with "
+                         f"drop_last=True, got {batch_size}")
+    seed = batching.new_seed() if seed is None else _checks.integer(seed, "seed", low=0)
+    return FitCall(model=model, X=X, labels=labels, Y=Y, n=n, optimizer=optimizer,
+                   schedule=schedule, epochs=epochs, batch_size=batch_size,
+                   shuffle=bool(shuffle), seed=seed, callbacks=callbacks, val=val,
+                   verbose=verbose, drop_last=bool(drop_last), loss=loss,
+                   initial_epoch=initial_epoch, callback_every=callback_every)
+
+
+def _check_optimizer(model, optimizer):
+    if not hasattr(optimizer, "step") or not hasattr(optimizer, "param_groups"):
+        raise TypeError("optimizer: expected an optimizer with step(grads) and param_groups, "
+                        f"got {type(optimizer).__name__}")
+    owned = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    if owned != {id(p) for p in model.parameters()}:
+        raise ValueError("optimizer: expected one built on model.parameters(), got one "
+                         "holding other arrays")
+
+
+def _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs):
+    """Refuse, before training, a schedule that fit cannot follow to the end."""
+    if schedule is None:
+        return
+    if not (hasattr(schedule, "step") and hasattr(schedule, "interval")):
+        raise TypeError("schedule: expected a fastgd schedule (with step() and interval), got "
+                        f"{type(schedule).__name__}")
+    if getattr(schedule, "optimizer", None) is not optimizer:
+        raise ValueError("schedule: expected one attached to the optimizer passed to fit")
+    if schedule.interval == "batch" and not hasattr(schedule, "lrs_at"):
+        raise ValueError(f"schedule: {type(schedule).__name__} has no closed form to step per "
+                         "batch; use interval='epoch'")
+    if not hasattr(schedule, "lrs_at") or epochs == 0:
+        return
+    if schedule.interval == "batch" and getattr(schedule, "cycle_momentum", False):
+        raise ValueError("schedule: fit applies a per-batch schedule's learning rates batch "
+                         "by batch but not its momentum; pass cycle_momentum=False (or "
+                         "interval='epoch')")
+    per_epoch = batching.n_batches(n, batch_size, drop_last) \
+        if schedule.interval == "batch" else 1
+    try:   # the step after the last epoch computes this one too
+        schedule.lrs_at(schedule.last_epoch + epochs * per_epoch)
+    except ValueError as e:
+        raise ValueError(f"schedule: does not cover this fit ({epochs} epochs of "
+                         f"{per_epoch} step(s)): {e}") from None
+
+
+def _check_callbacks(callbacks):
+    if callable(callbacks) or hasattr(callbacks, "on_epoch_end") or \
+            hasattr(callbacks, "on_batches_end"):
+        callbacks = (callbacks,)
+    callbacks = tuple(callbacks)
+    for i, cb in enumerate(callbacks):
+        if not (callable(cb) or hasattr(cb, "on_epoch_end") or hasattr(cb, "on_batches_end")):
+            raise TypeError(f"callbacks[{i}]: expected a callable or an object with "
+                            "on_epoch_end and/or on_batches_end")
+    return callbacks
+
+
+def batch_lrs(schedule, n_batches):
+    """Per-batch learning rates (one list per param group) of one epoch for a per-batch
+    schedule, else None: the schedule's closed form, evaluated once per epoch."""
+    if schedule is None or schedule.interval != "batch":
+        return None
+    start = schedule.last_epoch
+    return [schedule.lrs_at(start + j) for j in range(n_batches)]
+
+
+def callbacks_stop(callbacks, epoch, logs, hook="on_epoch_end"):
+    """Call each callback's ``hook`` (plain callables count as on_epoch_end); True if any
+    asked to stop. Each gets its own copy of logs."""
+    stop = False
+    for cb in callbacks:
+        fn = getattr(cb, hook, None)
+        if fn is None and hook == "on_epoch_end" and callable(cb):
+            fn = cb
+        if fn is not None:
+            stop = bool(fn(epoch, dict(logs))) or stop
+    return stop
