@@ -91,7 +91,8 @@ static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REA
         m[i] = mi;
         v[i] = vi;
         if (amsgrad) {
-            vi = vmax[i] > vi ? vmax[i] : vi;
+            /* np.maximum's NaN rule: a NaN on either side is kept */
+            vi = (vmax[i] > vi || vmax[i] != vmax[i]) ? vmax[i] : vi;
             vmax[i] = vi;
         }
         p[i] = pi - step_size * (mi / (FG_SQRT(vi) / denom_scale + eps));
@@ -225,7 +226,8 @@ static FG_INLINE void FG_SUFFIX(fg_adamax)(const fg_step *s, ptrdiff_t n, REAL *
         m[i] = mi;
         const REAL decayed = b2 * u[i];
         const REAL fresh = (gi < 0 ? -gi : gi) + eps;
-        const REAL ui = decayed > fresh ? decayed : fresh;
+        /* np.maximum's NaN rule: a NaN on either side is kept */
+        const REAL ui = (decayed > fresh || decayed != decayed) ? decayed : fresh;
         u[i] = ui;
         p[i] = p[i] - clr * (mi / ui);
     }

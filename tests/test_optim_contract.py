@@ -17,7 +17,7 @@ import pytest
 import fastgd
 from fastgd import reference
 from fastgd.optim import OPTIMIZERS, clip_grad_norm_, clip_grad_value_, flat_parameters
-from optim_cases import CASES, case_id
+from registry import CASES, case_id
 
 NAMES = sorted(OPTIMIZERS)
 SHAPES = [(3, 4), (5,), (0,), (1,), (2, 1, 3)]
@@ -267,7 +267,7 @@ def test_bad_grad_in_second_group_leaves_first_group_untouched(name):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_grads_read_only_params_in_place_dtypes_kept(case, dtype, impl):
-    name, kwargs = case
+    name, kwargs = case.name, case.kwargs
     cls = (OPTIMIZERS if impl == "fast" else reference.OPTIMIZERS)[name]
     params = _params(dtype=dtype)
     initial = [p.copy() for p in params]
@@ -300,7 +300,7 @@ def test_grads_read_only_params_in_place_dtypes_kept(case, dtype, impl):
 @pytest.mark.parametrize("k", [0, 1, 6])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_loaded_optimizer_continues_bit_identically(case, k):
-    name, kwargs = case
+    name, kwargs = case.name, case.kwargs
     cls = OPTIMIZERS[name]
     params = _params()
     opt = cls([{"params": params[:2]}, {"params": params[2:]}], **kwargs)
@@ -418,7 +418,7 @@ def test_state_dict_with_string_indices_loads():
 # ----------------------------------------------------------------------------- zero_state
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_zero_state_makes_next_step_a_first_step(case):
-    name, kwargs = case
+    name, kwargs = case.name, case.kwargs
     opt, params, rng = _stepped(name, kwargs, steps=5)
     opt.zero_state()
     assert opt.state == {}

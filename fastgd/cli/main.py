@@ -15,11 +15,13 @@ import time
 
 __all__ = ["main", "build_parser"]
 
-OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw", "adagrad", "adadelta",
-              "adamax", "nadam", "radam")
-_OPT_CLASS = {"sgd": "SGD", "momentum": "Momentum", "rmsprop": "RMSprop", "adam": "Adam",
-              "adamw": "AdamW", "adagrad": "Adagrad", "adadelta": "Adadelta",
-              "adamax": "Adamax", "nadam": "NAdam", "radam": "RAdam"}
+
+
+def _optimizer_classes():
+    """The CLI's optimizer names -> class names: the rows of fastgd/optim/table.py."""
+    from fastgd.optim import table
+    return {row.name: row.cls_name for row in table.ROWS}
+
 # name -> (numbers it takes at most, defaults); built by _make_schedule.
 SCHEDULES = {"constant": (0, ()), "exponential": (1, (0.95,)), "inverse_time": (1, (1.0,)),
              "inverse_sqrt": (1, (1.0,)), "staircase": (2, (0.5, 10)), "step": (2, (10, 0.1)),
@@ -142,7 +144,7 @@ def build_parser():
                    help="hidden layer widths (default 256,128; 'none' for no hidden layer)")
     t.add_argument("--activation", default="relu",
                    choices=("relu", "leaky_relu", "tanh", "sigmoid", "identity"))
-    t.add_argument("--optimizer", default="adam", type=str.lower, choices=OPTIMIZERS)
+    t.add_argument("--optimizer", default="adam", type=str.lower, choices=tuple(_optimizer_classes()))
     t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate")
     t.add_argument("--batch-size", type=_positive_int, default=128)
     t.add_argument("--epochs", type=_positive_int, default=10)
@@ -225,7 +227,7 @@ def _cmd_train(args):
         model = fastgd.MLP([X.shape[1], *args.hidden, n_out], activation=args.activation,
                            output="softmax" if task == "classify" else "linear",
                            dtype=args.dtype, seed=args.seed)
-        opt = getattr(fastgd, _OPT_CLASS[args.optimizer])(model.parameters(), lr=args.lr)
+        opt = getattr(fastgd, _optimizer_classes()[args.optimizer])(model.parameters(), lr=args.lr)
         sched = _make_schedule(args.schedule, opt, args.epochs)
     except (ValueError, TypeError) as e:
         raise _Failure(str(e)) from None
