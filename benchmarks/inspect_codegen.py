@@ -1,6 +1,6 @@
 """Check the built optimizer kernels' machine code for two silent performance bugs.
 
-Usage: ``python benchmarks/inspect_codegen.py [path/to/_optim*.so]`` (needs binutils'
+Usage: ``python benchmarks/inspect_codegen.py [path/to/fastgd/optim/_optim*.so]`` (needs binutils'
 objdump; x86-64). Exit status 1 when a problem is found.
 
 1. **Clones that call the baseline code.** ``fg_apply_f32/f64`` are built as
@@ -42,9 +42,9 @@ def main(argv=None):
     if argv:
         lib = argv[0]
     else:
-        found = glob.glob(os.path.join(os.path.dirname(HERE), "fastgd", "_optim*.so"))
+        found = glob.glob(os.path.join(os.path.dirname(HERE), "fastgd", "optim", "_optim*.so"))
         if not found:
-            sys.exit("no fastgd/_optim*.so: build first or pass the path")
+            sys.exit("no fastgd/optim/_optim*.so: build first or pass the path")
         lib = found[0]
     if not shutil.which("objdump"):
         sys.exit("objdump not found (binutils)")

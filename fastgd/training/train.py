@@ -79,13 +79,11 @@ def _engine_eligible(model, optimizer, schedule):
 def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs):
     """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch)."""
     group, gstate = optimizer.param_groups[0], optimizer._group_state[0]
-    optimizer._refresh(group, gstate)           # validates an edited group, as step() does
-    hyper = dict(gstate["hyper"], step=gstate["step"] + 1, mu_product=gstate["mu_product"])
-    state = gstate["state"]
+    optimizer._refresh(group, gstate)   # re-validates only an edited group, as step() does
     lrs = None if lrs is None else [row[0] for row in lrs[b0:b1]]
     loss_sum, rows, done, bad, mu = engine.run_epoch(
         run.X, run.labels, run.Y, order[b0 * run.batch_size:], run.batch_size, b1 - b0,
-        hyper, state, lrs)
+        gstate["rule"], gstate["step"] + 1, gstate["mu_product"], gstate["state"], lrs)
     gstate["step"] += done
     gstate["mu_product"] = mu
     return loss_sum, rows, (b0 + bad if bad >= 0 else -1)

@@ -1,0 +1,81 @@
+/* fg_engine_kernels.h: the engine's kernels with the dtype as a flag.
+ *
+ * Why: the engine (fastgd/model/_engine.pyx) keeps its buffers as bytes and one is_double
+ * flag, and every kernel exists for float and double. Picking the body here, once per
+ * kernel, leaves the engine without a float/double branch at each call (it had 17). The
+ * branch tests one flag per call of a whole-row or whole-block pass: its cost is nil.
+ * Scalars arrive in double and are rounded to REAL here, as the engine did before.
+ */
+#ifndef FG_ENGINE_KERNELS_H
+#define FG_ENGINE_KERNELS_H
+#include "fg_gather.h"
+#include "fg_mlp.h"
+#include "fg_optim.h"
+
+#define FG_PICK(dbl, call64, call32) do { if (dbl) { call64; } else { call32; } } while (0)
+
+static inline void fg_bias_act(int dbl, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n, void *z,
+                               const void *b, fg_activation act) {
+    FG_PICK(dbl, fg_bias_act_f64(r0, r1, n, z, b, act), fg_bias_act_f32(r0, r1, n, z, b, act));
+}
+
+static inline void fg_act_backward(int dbl, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+                                   const void *a, void *d, fg_activation act) {
+    FG_PICK(dbl, fg_act_backward_f64(r0, r1, n, a, d, act),
+            fg_act_backward_f32(r0, r1, n, a, d, act));
+}
+
+static inline double fg_output_loss(int dbl, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n, void *z,
+                                    const void *b, const int64_t *labels, const void *targets,
+                                    fg_output out, double inv_b) {
+    if (dbl) return fg_output_loss_f64(r0, r1, n, z, b, labels, targets, out, inv_b);
+    return fg_output_loss_f32(r0, r1, n, z, b, labels, targets, out, (float)inv_b);
+}
+
+static inline void fg_col_sums(int dbl, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
+                               const void *d, void *db) {
+    FG_PICK(dbl, fg_col_sums_f64(rows, n, ld, d, db), fg_col_sums_f32(rows, n, ld, d, db));
+}
+
+static inline void fg_add_scaled(int dbl, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld, void *dw,
+                                 const void *w, double alpha) {
+    FG_PICK(dbl, fg_add_scaled_f64(rows, n, ld, dw, w, alpha),
+            fg_add_scaled_f32(rows, n, ld, dw, w, (float)alpha));
+}
+
+static inline void fg_outer(int dbl, ptrdiff_t m, ptrdiff_t n, const void *a, ptrdiff_t inca,
+                            const void *b, ptrdiff_t incb, void *c, ptrdiff_t ldc) {
+    FG_PICK(dbl, fg_outer_f64(m, n, a, inca, b, incb, c, ldc),
+            fg_outer_f32(m, n, a, inca, b, incb, c, ldc));
+}
+
+static inline void fg_accumulate_rows(int dbl, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+                                      const void *x, const void *w, void *acc) {
+    FG_PICK(dbl, fg_accumulate_rows_f64(r0, r1, n, x, w, acc),
+            fg_accumulate_rows_f32(r0, r1, n, x, w, acc));
+}
+
+static inline void fg_sum_blocks(int dbl, ptrdiff_t blocks, ptrdiff_t n, const void *parts,
+                                 void *out) {
+    FG_PICK(dbl, fg_sum_blocks_f64(blocks, n, parts, out), fg_sum_blocks_f32(blocks, n, parts, out));
+}
+
+/* the optimizer over [0, n) of params p with gradient g and state s1..s3 (NULL: unused) */
+static inline void fg_apply_any(int dbl, const fg_step *s, ptrdiff_t n, void *p, const void *g,
+                                void *s1, void *s2, void *s3) {
+    FG_PICK(dbl, fg_apply_f64(s, n, p, g, s1, s2, s3), fg_apply_f32(s, n, p, g, s1, s2, s3));
+}
+
+/* the optimizer over a block of weight rows whose gradient is a (x) dz (+ alpha w) */
+static inline void fg_apply_outer_any(int dbl, const fg_step *s, ptrdiff_t rows, ptrdiff_t cols,
+                                      const void *a, ptrdiff_t inca, const void *dz,
+                                      double alpha, void *p, void *s1, void *s2, void *s3,
+                                      const void *a_next, void *acc) {
+    FG_PICK(dbl, fg_apply_outer_f64(s, rows, cols, a, inca, dz, alpha, p, s1, s2, s3,
+                                    a_next, acc),
+            fg_apply_outer_f32(s, rows, cols, a, inca, dz, (float)alpha, p, s1, s2, s3,
+                               a_next, acc));
+}
+
+#undef FG_PICK
+#endif /* FG_ENGINE_KERNELS_H */

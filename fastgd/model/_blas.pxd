@@ -1,0 +1,44 @@
+# The row-major BLAS shim of the engine: single-threaded GEMM/GEMV calls through
+# scipy.linalg.cython_blas (nothing linked at build time, scikit-learn's route).
+#
+# BLAS is column-major: a row-major (r x c) matrix is its column-major transpose, so the
+# engine writes each product for the transposes (docs/DESIGN.md, "GEMM layout").
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
+
+cdef extern from "fg_engine_kernels.h" nogil:
+    void fg_outer(int dbl, Py_ssize_t m, Py_ssize_t n, const void *a, Py_ssize_t inca,
+                  const void *b, Py_ssize_t incb, void *c, Py_ssize_t ldc)
+
+
+cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
+                      char *a, int lda, char *b, int ldb, char *c, int ldc) noexcept nogil:
+    """C (m x n) = op(A) (m x k) @ op(B) (k x n), column-major, alpha 1, beta 0.
+
+    A product with one column (a batch of one row) is a GEMV and one with k = 1 an outer
+    product: BLAS's GEMM would pack a whole weight matrix for each (19% of a batch-1
+    epoch)."""
+    cdef double one_d = 1.0, zero_d = 0.0
+    cdef float one_f = 1.0, zero_f = 0.0
+    cdef int inc = 1, rows, cols
+    if m == 0 or n == 0:
+        return
+    if k == 1:
+        fg_outer(is_double, m, n, a, 1 if ta == b'N' else lda, b, ldb if tb == b'N' else 1,
+                 c, ldc)
+        return
+    if n == 1 and tb == b'N':
+        rows = m if ta == b'N' else k      # A as stored
+        cols = k if ta == b'N' else m
+        if is_double:
+            dgemv(&ta, &rows, &cols, &one_d, <double *>a, &lda, <double *>b, &inc, &zero_d,
+                  <double *>c, &inc)
+        else:
+            sgemv(&ta, &rows, &cols, &one_f, <float *>a, &lda, <float *>b, &inc, &zero_f,
+                  <float *>c, &inc)
+        return
+    if is_double:
+        dgemm(&ta, &tb, &m, &n, &k, &one_d, <double *>a, &lda, <double *>b, &ldb, &zero_d,
+              <double *>c, &ldc)
+    else:
+        sgemm(&ta, &tb, &m, &n, &k, &one_f, <float *>a, &lda, <float *>b, &ldb, &zero_f,
+              <float *>c, &ldc)
