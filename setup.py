@@ -107,6 +107,5 @@ setup(
             "cdivision": True,
             "initializedcheck": False,
         },
-        compile_time_env={"FG_OPENMP": bool(OPENMP)},
     ),
 )

@@ -5,15 +5,15 @@ import numbers
 
 import numpy as np
 
+from fastgd import _checks
+
 from fastgd import _ewa
 
 _STARTS = ("zeros", "first")
 
 
 def _check_beta(beta):
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
-        raise ValueError(f"beta: expected 0 <= beta < 1, got {beta!r}")
-    return float(beta)
+    return _checks.real(beta, "beta", low=0.0, high=1.0, high_open=True)
 
 
 def ewa(x, beta, bias_correction=True, out=None, start="zeros"):

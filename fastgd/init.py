@@ -37,6 +37,8 @@ import numbers
 
 import numpy as np
 
+from fastgd import _checks
+
 __all__ = [
     "calculate_gain", "fan_in_and_fan_out", "get",
     "zeros", "normal", "uniform",
@@ -60,15 +62,8 @@ def _check_array(a):
 
 
 def _check_real(name, value, *, nonnegative=False):
-    # bool is an int subclass; True as a std or gain is always a mistake.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if nonnegative and value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
+    # bool is an int subclass; True as a std or gain is always a mistake (fastgd._checks)
+    return _checks.real(value, name, low=0.0 if nonnegative else None)
 
 
 def _rng(seed):

@@ -187,8 +187,10 @@ def test_streaming_reset_and_errors():
         avg.value
     avg.update(2.0)
     assert avg.value == pytest.approx(2.0, rel=1e-15)
-    for beta in (-0.1, 1.0, 1.5, float("nan"), True, "0.9", None):
-        with pytest.raises(ValueError, match="beta"):
+    for beta, exc in ((-0.1, ValueError), (1.0, ValueError), (1.5, ValueError),
+                      (float("nan"), ValueError), (True, TypeError), ("0.9", TypeError),
+                      (None, TypeError)):
+        with pytest.raises(exc, match="beta"):
             fastgd.EWA(beta)
 
 
@@ -203,8 +205,8 @@ def test_bad_input_is_rejected_naming_the_argument():
         (dict(beta=-0.1), ValueError, "beta"),
         (dict(beta=1.0), ValueError, "beta"),
         (dict(beta=float("nan")), ValueError, "beta"),
-        (dict(beta=True), ValueError, "beta"),
-        (dict(beta="0.9"), ValueError, "beta"),
+        (dict(beta=True), TypeError, "beta"),
+        (dict(beta="0.9"), TypeError, "beta"),
         (dict(beta=0.9, start="last"), ValueError, "start"),
         (dict(beta=0.9, start="first"), ValueError, "bias_correction"),
         (dict(beta=0.9, start="first", bias_correction=True), ValueError, "bias_correction"),

@@ -115,8 +115,8 @@ def test_callable_init_and_initialize():
     (dict(alpha=-0.1), ValueError, "alpha"),
     (dict(alpha=float("nan")), ValueError, "alpha"),
     (dict(alpha=float("inf")), ValueError, "alpha"),
-    (dict(alpha=True), ValueError, "alpha"),
-    (dict(alpha="0.1"), ValueError, "alpha"),
+    (dict(alpha=True), TypeError, "alpha"),
+    (dict(alpha="0.1"), TypeError, "alpha"),
     (dict(init=3), TypeError, "init"),
     (dict(init="nope"), ValueError, "nope"),
 ])

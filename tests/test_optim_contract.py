@@ -555,11 +555,12 @@ def test_clip_grad_norm_bad_args_change_nothing():
     for kwargs, exc, match in [
         (dict(max_norm=-1.0), ValueError, "max_norm"),
         (dict(max_norm=float("nan")), ValueError, "max_norm"),
-        (dict(max_norm="1"), ValueError, "max_norm"),
+        (dict(max_norm="1"), TypeError, "max_norm"),
+        (dict(max_norm=True), TypeError, "max_norm"),
         (dict(max_norm=1.0, norm_type=0), ValueError, "norm_type"),
         (dict(max_norm=1.0, norm_type=-2.0), ValueError, "norm_type"),
         (dict(max_norm=1.0, norm_type=float("nan")), ValueError, "norm_type"),
-        (dict(max_norm=1.0, norm_type="fro"), ValueError, "norm_type"),
+        (dict(max_norm=1.0, norm_type="fro"), TypeError, "norm_type"),
     ]:
         with pytest.raises(exc, match=match):
             clip_grad_norm_(grads, **kwargs)
@@ -584,8 +585,9 @@ def test_clip_grad_value(dtype):
         np.testing.assert_array_equal(g, np.clip(k, -1.5, 1.5))
     grads = _grad_list(dtype)
     kept = [g.copy() for g in grads]
-    for bad in (-1.0, float("nan"), "1"):
-        with pytest.raises(ValueError, match="clip_value"):
+    for bad, exc in ((-1.0, ValueError), (float("nan"), ValueError), ("1", TypeError),
+                     (True, TypeError)):
+        with pytest.raises(exc, match="clip_value"):
             clip_grad_value_(grads, bad)
     for g, k in zip(grads, kept):
         np.testing.assert_array_equal(g, k)

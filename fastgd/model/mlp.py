@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from fastgd import _checks
+
 from fastgd import init as _init
 
 from fastgd.model import _engine
@@ -48,9 +50,7 @@ class MLP:
             raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
         if dtype not in _FLOATS:
             raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
-        if (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
-                or not np.isfinite(alpha) or alpha < 0):
-            raise ValueError(f"alpha: expected a finite number >= 0, got {alpha!r}")
+        alpha = _checks.real(alpha, "alpha", low=0.0)
         init_fn = _resolve_init(init)
         self.layer_sizes = sizes
         self.activation = activation

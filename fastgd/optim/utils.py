@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from fastgd import _checks
+
 from fastgd._runtime.aligned import aligned_full
 from fastgd.optim.base import _FLOATS
 
@@ -49,12 +51,8 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     norms; the scale is ``max_norm / (total + 1e-6)`` clamped to 1. The norm is summed in
     float64 whatever the gradients' dtype. Returns the total norm before clipping."""
     grads = _check_grads(grads)
-    if not isinstance(max_norm, numbers.Real) or not max_norm >= 0:   # rejects NaN too
-        raise ValueError(f"max_norm: expected a number >= 0, got {max_norm!r}")
-    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) \
-            or not norm_type > 0:
-        raise ValueError(f"norm_type: expected a number > 0 or inf, got {norm_type!r}")
-    norm_type = float(norm_type)
+    max_norm = _checks.real(max_norm, "max_norm", low=0.0, finite=False)
+    norm_type = _checks.real(norm_type, "norm_type", low=0.0, low_open=True, finite=False)
     if not grads:
         return 0.0
     if math.isinf(norm_type):
@@ -76,7 +74,6 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
 def clip_grad_value_(grads, clip_value):
     """Clamp every gradient element into ``[-clip_value, clip_value]``, in place."""
     grads = _check_grads(grads)
-    if not isinstance(clip_value, numbers.Real) or not clip_value >= 0:
-        raise ValueError(f"clip_value: expected a number >= 0, got {clip_value!r}")
+    clip_value = _checks.real(clip_value, "clip_value", low=0.0, finite=False)
     for g in grads:
         np.clip(g, -clip_value, clip_value, out=g)

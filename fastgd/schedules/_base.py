@@ -26,8 +26,8 @@ then calls ``sched.advance(n_batches)``.
 """
 
 import copy
-import math
-import numbers
+
+from fastgd import _checks
 
 __all__ = ["LRScheduler", "ClosedFormScheduler"]
 
@@ -35,70 +35,37 @@ _INTERVALS = ("epoch", "batch")
 
 
 # ----------------------------------------------------------------------------- validation
-# Each checker returns the value as a Python scalar (numpy scalars would upcast float32
-# arrays under NumPy 2) and names the argument in its message.
-
-def _real(value, name, *, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
-    return value
-
-
-def _int(value, name, *, low=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    return value
-
-
-def _bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return value
-
-
-def _choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
+# fastgd._checks is the vocabulary: each checker returns the value as a Python scalar
+# (numpy scalars would upcast float32 arrays under NumPy 2) and names the argument.
 
 def _per_group(value, name, n_groups, **bounds):
     """A scalar broadcast to every group, or a list/tuple with one value per group."""
     if isinstance(value, (list, tuple)):
         if len(value) != n_groups:
-            raise ValueError(f"{name} must have one value per param group ({n_groups}), "
+            raise ValueError(f"{name}: expected one value per param group ({n_groups}), "
                              f"got {len(value)}")
-        return [_real(v, f"{name}[{i}]", **bounds) for i, v in enumerate(value)]
-    return [_real(value, name, **bounds)] * n_groups
+        return [_checks.real(v, f"{name}[{i}]", **bounds) for i, v in enumerate(value)]
+    return [_checks.real(value, name, **bounds)] * n_groups
 
 
 def _check_optimizer(optimizer):
     groups = getattr(optimizer, "param_groups", None)
     if not isinstance(groups, list):
-        raise TypeError("optimizer must have a list attribute param_groups, got "
+        raise TypeError("optimizer: expected an optimizer with a list param_groups, got "
                         f"{type(optimizer).__name__}")
     if not groups:
-        raise ValueError("optimizer.param_groups is empty")
+        raise ValueError("optimizer: expected param_groups to hold a group, got none")
     for i, group in enumerate(groups):
         if not isinstance(group, dict) or "lr" not in group:
-            raise TypeError(f"optimizer.param_groups[{i}] must be a dict with an 'lr' entry")
-        _real(group["lr"], f"optimizer.param_groups[{i}]['lr']")
+            raise TypeError(f"optimizer.param_groups[{i}]: expected a dict with an 'lr' entry, got "
+                            f"{type(group).__name__}")
+        _checks.real(group["lr"], f"optimizer.param_groups[{i}]['lr']")
     return groups
 
 
 def _check_interval(interval):
     if interval is not None:
-        _choice(interval, "interval", _INTERVALS)
+        _checks.choice(interval, "interval", _INTERVALS)
     return interval
 
 
@@ -148,7 +115,7 @@ class LRScheduler:
         state dict); the next ``step()`` writes from the loaded state.
         """
         if not isinstance(state_dict, dict):
-            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+            raise TypeError(f"state_dict: expected a dict, got {type(state_dict).__name__}")
         expected = {k for k in self.__dict__ if k not in self._not_state}
         if set(state_dict) != expected:
             raise ValueError(
@@ -172,7 +139,7 @@ class ClosedFormScheduler(LRScheduler):
 
     def __init__(self, optimizer, last_epoch=-1, *, interval=None):
         groups = _check_optimizer(optimizer)
-        last_epoch = _int(last_epoch, "last_epoch", low=-1)
+        last_epoch = _checks.integer(last_epoch, "last_epoch", low=-1)
         _check_interval(interval)
         if last_epoch != -1:
             missing = [i for i, g in enumerate(groups) if "initial_lr" not in g]
@@ -205,7 +172,7 @@ class ClosedFormScheduler(LRScheduler):
 
     def advance(self, n_steps):
         """Advance ``last_epoch`` by ``n_steps`` (>= 0) at once; same as that many ``step()``."""
-        n_steps = _int(n_steps, "n_steps", low=0)
+        n_steps = _checks.integer(n_steps, "n_steps", low=0)
         target = self.last_epoch + n_steps
         lrs = self.lrs_at(target)      # may raise (OneCycleLR past its end): state untouched
         self.last_epoch = target

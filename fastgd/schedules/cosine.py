@@ -6,8 +6,9 @@ updates recursively (``CosineAnnealingLR``) its values agree with ours to roundi
 
 import math
 
-from ._base import (ClosedFormScheduler, _bool, _check_interval, _check_optimizer, _choice,
-                    _int, _per_group, _real)
+from fastgd import _checks
+from ._base import (ClosedFormScheduler, _check_interval, _check_optimizer,
+                    _per_group)
 
 __all__ = ["CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR"]
 
@@ -30,8 +31,8 @@ class CosineAnnealingLR(ClosedFormScheduler):
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1, *, interval=None):
         _check_optimizer(optimizer)
-        self.T_max = _int(T_max, "T_max", low=1)
-        self.eta_min = _real(eta_min, "eta_min", low=0.0)
+        self.T_max = _checks.integer(T_max, "T_max", low=1)
+        self.eta_min = _checks.real(eta_min, "eta_min", low=0.0)
         super().__init__(optimizer, last_epoch, interval=interval)
 
     def lr_at(self, step, base_lr):
@@ -55,9 +56,9 @@ class CosineAnnealingWarmRestarts(ClosedFormScheduler):
     def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1, *,
                  interval=None):
         _check_optimizer(optimizer)
-        self.T_0 = _int(T_0, "T_0", low=1)
-        self.T_mult = _int(T_mult, "T_mult", low=1)
-        self.eta_min = _real(eta_min, "eta_min", low=0.0)
+        self.T_0 = _checks.integer(T_0, "T_0", low=1)
+        self.T_mult = _checks.integer(T_mult, "T_mult", low=1)
+        self.eta_min = _checks.real(eta_min, "eta_min", low=0.0)
         super().__init__(optimizer, last_epoch, interval=interval)
 
     def cycle_at(self, step):
@@ -118,20 +119,20 @@ class OneCycleLR(ClosedFormScheduler):
                  *, interval=None):
         groups = _check_optimizer(optimizer)
         if total_steps is not None:
-            total_steps = _int(total_steps, "total_steps", low=1)
+            total_steps = _checks.integer(total_steps, "total_steps", low=1)
         elif epochs is not None and steps_per_epoch is not None:
-            total_steps = (_int(epochs, "epochs", low=1)
-                           * _int(steps_per_epoch, "steps_per_epoch", low=1))
+            total_steps = (_checks.integer(epochs, "epochs", low=1)
+                           * _checks.integer(steps_per_epoch, "steps_per_epoch", low=1))
         else:
-            raise ValueError("total_steps is required, or both epochs and steps_per_epoch")
+            raise ValueError("total_steps: expected total_steps, or both epochs and steps_per_epoch, got neither")
         self.total_steps = total_steps
-        pct_start = _real(pct_start, "pct_start", low=0.0, high=1.0)
-        self.anneal_strategy = _choice(anneal_strategy, "anneal_strategy", ("cos", "linear"))
-        self.div_factor = _real(div_factor, "div_factor", low=0.0, low_open=True)
-        self.final_div_factor = _real(final_div_factor, "final_div_factor",
+        pct_start = _checks.real(pct_start, "pct_start", low=0.0, high=1.0)
+        self.anneal_strategy = _checks.choice(anneal_strategy, "anneal_strategy", ("cos", "linear"))
+        self.div_factor = _checks.real(div_factor, "div_factor", low=0.0, low_open=True)
+        self.final_div_factor = _checks.real(final_div_factor, "final_div_factor",
                                       low=0.0, low_open=True)
-        self.three_phase = _bool(three_phase, "three_phase")
-        self.cycle_momentum = _bool(cycle_momentum, "cycle_momentum")
+        self.three_phase = _checks.flag(three_phase, "three_phase")
+        self.cycle_momentum = _checks.flag(cycle_momentum, "cycle_momentum")
         max_lrs = _per_group(max_lr, "max_lr", len(groups), low=0.0, low_open=True)
         if self.cycle_momentum:
             max_ms = _per_group(max_momentum, "max_momentum", len(groups), low=0.0, high=1.0)
@@ -140,7 +141,7 @@ class OneCycleLR(ClosedFormScheduler):
             if not all("momentum" in g or "betas" in g for g in groups):
                 raise ValueError("cycle_momentum=True needs a 'momentum' or 'betas' entry in "
                                  "every param group; pass cycle_momentum=False")
-        last_epoch = _int(last_epoch, "last_epoch", low=-1)
+        last_epoch = _checks.integer(last_epoch, "last_epoch", low=-1)
         _check_interval(interval)
         keys = ("initial_lr", "max_lr", "min_lr") + (
             ("max_momentum", "base_momentum") if self.cycle_momentum else ())

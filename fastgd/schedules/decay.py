@@ -12,7 +12,8 @@ Staircase convention (``InverseTimeDecay``, ``ExponentialDecay``): the continuou
 import math
 from bisect import bisect_right
 
-from ._base import ClosedFormScheduler, _bool, _check_optimizer, _int, _real
+from fastgd import _checks
+from ._base import ClosedFormScheduler, _check_optimizer
 
 __all__ = ["InverseTimeDecay", "ExponentialDecay", "InverseSqrtDecay",
            "StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LambdaLR"]
@@ -39,9 +40,9 @@ class InverseTimeDecay(ClosedFormScheduler):
     def __init__(self, optimizer, decay_rate, staircase=False, step_size=1, last_epoch=-1,
                  *, interval=None):
         _check_optimizer(optimizer)
-        self.decay_rate = _real(decay_rate, "decay_rate", low=0.0)
-        self.staircase = _bool(staircase, "staircase")
-        self.step_size = _int(step_size, "step_size", low=1)
+        self.decay_rate = _checks.real(decay_rate, "decay_rate", low=0.0)
+        self.staircase = _checks.flag(staircase, "staircase")
+        self.step_size = _checks.integer(step_size, "step_size", low=1)
         super().__init__(optimizer, last_epoch, interval=interval)
 
     def lr_at(self, step, base_lr):
@@ -64,9 +65,9 @@ class ExponentialDecay(ClosedFormScheduler):
     def __init__(self, optimizer, gamma=0.95, staircase=False, step_size=1, last_epoch=-1,
                  *, interval=None):
         _check_optimizer(optimizer)
-        self.gamma = _real(gamma, "gamma", low=0.0, low_open=True)
-        self.staircase = _bool(staircase, "staircase")
-        self.step_size = _int(step_size, "step_size", low=1)
+        self.gamma = _checks.real(gamma, "gamma", low=0.0, low_open=True)
+        self.staircase = _checks.flag(staircase, "staircase")
+        self.step_size = _checks.integer(step_size, "step_size", low=1)
         super().__init__(optimizer, last_epoch, interval=interval)
 
     def lr_at(self, step, base_lr):
@@ -85,7 +86,7 @@ class InverseSqrtDecay(ClosedFormScheduler):
 
     def __init__(self, optimizer, k=1.0, last_epoch=-1, *, interval=None):
         _check_optimizer(optimizer)
-        self.k = _real(k, "k", low=0.0, low_open=True)
+        self.k = _checks.real(k, "k", low=0.0, low_open=True)
         super().__init__(optimizer, last_epoch, interval=interval)
 
     def lr_at(self, step, base_lr):
@@ -103,8 +104,8 @@ class StepLR(ClosedFormScheduler):
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1, *, interval=None):
         _check_optimizer(optimizer)
-        self.step_size = _int(step_size, "step_size", low=1)
-        self.gamma = _real(gamma, "gamma", low=0.0, low_open=True)
+        self.step_size = _checks.integer(step_size, "step_size", low=1)
+        self.gamma = _checks.real(gamma, "gamma", low=0.0, low_open=True)
         super().__init__(optimizer, last_epoch, interval=interval)
 
     def lr_at(self, step, base_lr):
@@ -126,11 +127,11 @@ class MultiStepLR(ClosedFormScheduler):
         try:
             items = list(milestones)
         except TypeError:
-            raise TypeError("milestones must be an iterable of ints, got "
+            raise TypeError("milestones: expected an iterable of ints, got "
                             f"{type(milestones).__name__}") from None
-        self.milestones = sorted(_int(m, f"milestones[{i}]", low=0)
+        self.milestones = sorted(_checks.integer(m, f"milestones[{i}]", low=0)
                                  for i, m in enumerate(items))
-        self.gamma = _real(gamma, "gamma", low=0.0, low_open=True)
+        self.gamma = _checks.real(gamma, "gamma", low=0.0, low_open=True)
         super().__init__(optimizer, last_epoch, interval=interval)
 
     def lr_at(self, step, base_lr):
@@ -146,7 +147,7 @@ class ExponentialLR(ClosedFormScheduler):
 
     def __init__(self, optimizer, gamma, last_epoch=-1, *, interval=None):
         _check_optimizer(optimizer)
-        self.gamma = _real(gamma, "gamma", low=0.0, low_open=True)
+        self.gamma = _checks.real(gamma, "gamma", low=0.0, low_open=True)
         super().__init__(optimizer, last_epoch, interval=interval)
 
     def lr_at(self, step, base_lr):
@@ -165,8 +166,8 @@ class ConstantLR(ClosedFormScheduler):
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1,
                  *, interval=None):
         _check_optimizer(optimizer)
-        self.factor = _real(factor, "factor", low=0.0, high=1.0)
-        self.total_iters = _int(total_iters, "total_iters", low=0)
+        self.factor = _checks.real(factor, "factor", low=0.0, high=1.0)
+        self.total_iters = _checks.integer(total_iters, "total_iters", low=0)
         super().__init__(optimizer, last_epoch, interval=interval)
 
     def lr_at(self, step, base_lr):
@@ -189,7 +190,7 @@ class LambdaLR(ClosedFormScheduler):
     def __init__(self, optimizer, lr_lambda, last_epoch=-1, *, interval=None):
         _check_optimizer(optimizer)
         if not callable(lr_lambda):
-            raise TypeError("lr_lambda must be a callable step -> factor (one for all "
+            raise TypeError("lr_lambda: expected a callable step -> factor (one for all "
                             f"groups), got {type(lr_lambda).__name__}")
         self.lr_lambda = lr_lambda
         super().__init__(optimizer, last_epoch, interval=interval)

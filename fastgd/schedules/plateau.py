@@ -5,7 +5,8 @@ Not a closed form: the rate depends on the metric history, so there is no ``lr_a
 
 import math
 
-from ._base import (LRScheduler, _check_optimizer, _choice, _int, _per_group, _real)
+from fastgd import _checks
+from ._base import (LRScheduler, _check_optimizer, _per_group)
 
 __all__ = ["ReduceLROnPlateau"]
 
@@ -37,16 +38,16 @@ class ReduceLROnPlateau(LRScheduler):
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8, *, interval=None):
         groups = _check_optimizer(optimizer)
-        self.mode = _choice(mode, "mode", ("min", "max"))
-        self.factor = _real(factor, "factor", low=0.0, high=1.0, high_open=True)
-        self.patience = _int(patience, "patience", low=0)
-        self.threshold = _real(threshold, "threshold", low=0.0)
-        self.threshold_mode = _choice(threshold_mode, "threshold_mode", ("rel", "abs"))
-        self.cooldown = _int(cooldown, "cooldown", low=0)
+        self.mode = _checks.choice(mode, "mode", ("min", "max"))
+        self.factor = _checks.real(factor, "factor", low=0.0, high=1.0, high_open=True)
+        self.patience = _checks.integer(patience, "patience", low=0)
+        self.threshold = _checks.real(threshold, "threshold", low=0.0)
+        self.threshold_mode = _checks.choice(threshold_mode, "threshold_mode", ("rel", "abs"))
+        self.cooldown = _checks.integer(cooldown, "cooldown", low=0)
         self.min_lrs = _per_group(min_lr, "min_lr", len(groups), low=0.0)
         # A scalar min_lr follows groups added later, as in torch; a list cannot.
         self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else self.min_lrs[0]
-        self.eps = _real(eps, "eps", low=0.0)
+        self.eps = _checks.real(eps, "eps", low=0.0)
         super().__init__(optimizer, interval=interval)
         self.last_epoch = 0
         self.best = self._worse()

@@ -1,6 +1,7 @@
 r"""Linear warm-up, alone or in front of another closed-form schedule."""
 
-from ._base import (ClosedFormScheduler, _check_interval, _check_optimizer, _int, _real)
+from fastgd import _checks
+from ._base import (ClosedFormScheduler, _check_interval, _check_optimizer)
 
 __all__ = ["LinearWarmup"]
 
@@ -34,22 +35,22 @@ class LinearWarmup(ClosedFormScheduler):
     def __init__(self, optimizer, warmup_steps, start_factor=1.0 / 3, after=None,
                  last_epoch=-1, *, interval=None):
         _check_optimizer(optimizer)
-        self.warmup_steps = _int(warmup_steps, "warmup_steps", low=0)
-        self.start_factor = _real(start_factor, "start_factor", low=0.0, high=1.0)
-        _int(last_epoch, "last_epoch", low=-1)
+        self.warmup_steps = _checks.integer(warmup_steps, "warmup_steps", low=0)
+        self.start_factor = _checks.real(start_factor, "start_factor", low=0.0, high=1.0)
+        _checks.integer(last_epoch, "last_epoch", low=-1)
         _check_interval(interval)
         if after is not None and not isinstance(after, ClosedFormScheduler):
             if not callable(after):
-                raise TypeError("after must be a ClosedFormScheduler, a factory "
+                raise TypeError("after: expected a ClosedFormScheduler, a factory "
                                 f"optimizer -> ClosedFormScheduler, or None; got "
                                 f"{type(after).__name__}")
             after = after(optimizer)
             if not isinstance(after, ClosedFormScheduler):
-                raise TypeError("the after factory must return a ClosedFormScheduler, got "
+                raise TypeError("after: expected the factory to return a ClosedFormScheduler, got "
                                 f"{type(after).__name__}")
         if after is not None:
             if after.optimizer is not optimizer:
-                raise ValueError("after must be built on the same optimizer as the warm-up")
+                raise ValueError("after: expected a schedule built on the warm-up's optimizer, got one on another")
             if interval is not None and interval != after.interval:
                 raise ValueError(f"interval={interval!r} differs from after.interval="
                                  f"{after.interval!r}")
