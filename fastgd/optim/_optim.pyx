@@ -62,9 +62,9 @@ cdef int fill_step(fg_step *s, dict hyper) except -1:
     s.step = hyper["step"]
     s.mu_product = hyper.get("mu_product", 1.0)
     if s.step < 1:
-        raise ValueError(f"step must be >= 1, got {s.step}")
+        raise ValueError(f"step: expected an int >= 1, got {s.step}")
     if not isfinite(s.lr) or s.lr < 0.0:
-        raise ValueError(f"lr must be a finite number >= 0, got {s.lr!r}")
+        raise ValueError(f"lr: expected a finite number >= 0, got {s.lr!r}")
     fg_prepare(s)
     return 0
 
@@ -135,13 +135,9 @@ def check_grads(list params, grads, Py_ssize_t offset=0):
     """Validate a step's gradients against their parameters; return them as a list.
 
     Raises before anything is updated. A non-contiguous gradient is copied: gradients are
-    only read, so the copy cannot hide an update (parameters are never copied)."""
+    only read, so the copy cannot hide an update (parameters are never copied). The list
+    itself (its type, one entry per parameter) is checked once, by Optimizer.step."""
     cdef Py_ssize_t n_params = len(params), i
-    if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
-        raise TypeError("grads: expected a list or tuple of arrays, one per parameter, got "
-                        f"{type(grads).__name__}")
-    if len(grads) != n_params:
-        raise ValueError(f"grads: expected {n_params} arrays (one per parameter), got {len(grads)}")
     out = list(grads)
     for i in range(n_params):
         g = out[i]
@@ -190,7 +186,7 @@ cdef double _run_group(const fg_step *s, list params, list grads, list state,
         total += cnp.PyArray_SIZE(<cnp.ndarray>params[i])
     for k in range(3):   # the C loop trusts the state's length: check it once here
         if state[k] is not None and cnp.PyArray_SIZE(<cnp.ndarray>state[k]) < total:
-            raise ValueError("optimizer state is smaller than its parameters")
+            raise ValueError("state: expected buffers as large as the parameters, got smaller ones")
     is_double = (<cnp.ndarray>params[0]).dtype.num == cnp.NPY_DOUBLE
     itemsize = 8 if is_double else 4
     for k in range(3):
