@@ -72,4 +72,23 @@ static inline const char *fg_clone_levels(void) { return FG_CLONE_LEVELS; }
 #define FG_PREFETCH(p) ((void)(p))
 #endif
 
+/* A monotonic clock in seconds, cheap enough to read once per batch (a vDSO call, ~20 ns):
+ * the epoch loop uses it to look for Ctrl-C at a bounded interval, not per batch. */
+#if defined(_WIN32)
+#include <windows.h>
+static inline double fg_now(void) {
+    LARGE_INTEGER t, f;
+    QueryPerformanceCounter(&t);
+    QueryPerformanceFrequency(&f);
+    return (double)t.QuadPart / (double)f.QuadPart;
+}
+#else
+#include <time.h>
+static inline double fg_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+#endif
+
 #endif /* FG_PLATFORM_H */

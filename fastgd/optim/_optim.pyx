@@ -237,14 +237,19 @@ cdef class Rule:
     def __init__(self, dict hyper):
         fill_step(&self.base, dict(hyper, step=1))   # validates
 
-    def step(self, list params, list grads, list state, long long step, double mu_product,
-             int n_threads):
-        """Step ``step`` of this rule over a group (as step_group); returns mu_product."""
+    def step_group(self, list params, list grads, dict gstate, int n_threads):
+        """The group's next step: reads its state buffers, step count and mu_product from
+        ``gstate`` and writes the new count and mu_product back. Written in C with no
+        Python bytecode in between, so no signal (Ctrl-C) can land between the update and
+        its count: a step is applied and counted, or neither."""
         cdef fg_step s = self.base
-        s.step = step
-        s.mu_product = mu_product
+        s.step = gstate["step"] + 1
+        s.mu_product = gstate["mu_product"]
         fg_prepare(&s)
-        return _run_group(&s, params, grads, state, n_threads)
+        mu = _run_group(&s, params, grads, gstate["state"], n_threads)
+        gstate["step"] = s.step
+        gstate["mu_product"] = mu
+        return mu
 
 
 def bandwidth_probe(cnp.ndarray p, cnp.ndarray g, cnp.ndarray m, cnp.ndarray v, int n_threads=1):

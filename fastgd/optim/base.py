@@ -256,12 +256,8 @@ class Optimizer:
             # the common case, kept lean: ~1.5 us of Python per step
             group, gstate = groups[0], states[0]
             self._refresh(group, gstate)
-            params = group["params"]
-            checked = _optim.check_grads(params, grads, 0)
-            gstate["mu_product"] = gstate["rule"].step(params, checked, gstate["state"],
-                                                       gstate["step"] + 1,
-                                                       gstate["mu_product"], n_threads)
-            gstate["step"] += 1
+            gstate["rule"].step_group(group["params"], _optim.check_grads(group["params"], grads),
+                                      gstate, n_threads)
             return
         checked, index = [], 0
         for group, gstate in zip(groups, states):   # check every group before updating any
@@ -270,11 +266,14 @@ class Optimizer:
             checked.append(_optim.check_grads(group["params"], grads[index:index + n], index))
             index += n
         for group, gstate, group_grads in zip(groups, states, checked):
-            hyper = dict(gstate["hyper"], step=gstate["step"] + 1,
-                         mu_product=gstate["mu_product"])
-            gstate["mu_product"] = self._apply(hyper, group["params"], group_grads,
-                                               gstate["state"], n_threads)
-            gstate["step"] += 1
+            if type(self)._apply is Optimizer._apply:
+                gstate["rule"].step_group(group["params"], group_grads, gstate, n_threads)
+            else:   # a subclass's own arithmetic (no Ctrl-C guarantee between its lines)
+                hyper = dict(gstate["hyper"], step=gstate["step"] + 1,
+                             mu_product=gstate["mu_product"])
+                gstate["mu_product"] = self._apply(hyper, group["params"], group_grads,
+                                                   gstate["state"], n_threads)
+                gstate["step"] += 1
 
     @property
     def _n_params(self):

@@ -20,22 +20,23 @@ from fastgd.training.history import History, NonFiniteLossError
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
-        loss=None, initial_epoch=0, n_threads=None, callback_every=None):
+        loss=None, initial_epoch=0, initial_batch=0, n_threads=None, callback_every=None):
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
-                      loss=loss, initial_epoch=initial_epoch, callback_every=callback_every)
+                      loss=loss, initial_epoch=initial_epoch, initial_batch=initial_batch,
+                      callback_every=callback_every)
     history = History(seed=run.seed, metric_name=model.metric_name, fast_path=False)
-    nb, every = run.n_batches, run.callback_every
+    nb, every, first = run.n_batches, run.callback_every, run.initial_batch
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
         order = batching.epoch_order(run.n, run.seed, epoch, run.shuffle)
         saved = ([p.copy() for p in model.parameters()], optimizer.state_dict(),
                  None if schedule is None else schedule.state_dict())
         lr = float(optimizer.param_groups[0]["lr"])
-        lrs = batch_lrs(schedule, nb)
-        loss_sum, rows, stop, seconds, b = 0.0, 0, False, 0.0, 0
+        lrs = batch_lrs(schedule, nb, first)
+        loss_sum, rows, stop, seconds, b = 0.0, 0, False, 0.0, first
         t0 = time.perf_counter()
-        for b in range(nb):
+        for b in range(first, nb):
             idx = order[b * run.batch_size:(b + 1) * run.batch_size]
             if lrs is not None:
                 for group, group_lr in zip(optimizer.param_groups, lrs[b]):
@@ -49,7 +50,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 optimizer.step(_in_optimizer_order(model, optimizer, grads))
             loss_sum += value * len(idx)
             rows += len(idx)
-            if every and (b + 1) % every == 0 and b + 1 < nb:
+            if every and (b + 1 - first) % every == 0 and b + 1 < nb:
                 seconds += time.perf_counter() - t0
                 stop = callbacks_stop(run.callbacks, epoch, {
                     "epoch": epoch, "batches": b + 1, "n_batches": nb, "samples": rows,
@@ -59,8 +60,12 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 if stop:
                     break
         seconds += time.perf_counter() - t0
+        if all(np.isfinite(p).all() for p in model.parameters()) is False:
+            _restore(model, optimizer, schedule, saved)      # the last update diverged
+            raise NonFiniteLossError(epoch, b, nb, history, what="state")
         if lrs is not None:
-            schedule.advance(b + 1 if stop else nb)
+            schedule.advance((b + 1 if stop else nb) - first)
+        first = 0
         params = model.parameters()
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(params, model.alpha)}

@@ -1,5 +1,5 @@
 """The training loop: ``fit``, its History, and the per-epoch loop every path shares."""
-from fastgd.training.history import History, NonFiniteLossError
+from fastgd.training.history import History, NonFiniteLossError, TrainingInterrupted
 from fastgd.training.train import fit
 
-__all__ = ["fit", "History", "NonFiniteLossError"]
+__all__ = ["fit", "History", "NonFiniteLossError", "TrainingInterrupted"]

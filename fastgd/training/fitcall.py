@@ -36,6 +36,7 @@ class FitCall:
     drop_last: bool
     loss: object
     initial_epoch: int
+    initial_batch: int
     callback_every: int
 
     @property
@@ -51,7 +52,8 @@ class FitCall:
 
 def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 schedule=None, callbacks=(), validation_data=None, verbose=0,
-                drop_last=False, loss=None, initial_epoch=0, callback_every=None):
+                drop_last=False, loss=None, initial_epoch=0, initial_batch=0,
+                callback_every=None):
     """Check every argument of a fit call before anything is touched; a FitCall."""
     if not callable(getattr(model, "encode_targets", None)):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -60,6 +62,7 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
     epochs = _checks.integer(epochs, "epochs", low=0)
     batch_size = _checks.integer(batch_size, "batch_size", low=1)
     initial_epoch = _checks.integer(initial_epoch, "initial_epoch", low=0)
+    initial_batch = _checks.integer(initial_batch, "initial_batch", low=0)
     verbose = _checks.integer(verbose, "verbose", low=0)
     if callback_every is not None:
         callback_every = _checks.integer(callback_every, "callback_every", low=1)
@@ -79,12 +82,17 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
     if drop_last and batch_size > n:
         raise ValueError(f"batch_size: expected at most {n} (the samples) with "
                          f"drop_last=True, got {batch_size}")
+    per_epoch = batching.n_batches(n, batch_size, drop_last)
+    if initial_batch and (initial_batch >= per_epoch or epochs == 0):
+        raise ValueError(f"initial_batch: expected 0 <= initial_batch < {per_epoch} (the "
+                         f"batches of an epoch) with epochs >= 1, got {initial_batch}")
     seed = batching.new_seed() if seed is None else _checks.integer(seed, "seed", low=0)
     return FitCall(model=model, X=X, labels=labels, Y=Y, n=n, optimizer=optimizer,
                    schedule=schedule, epochs=epochs, batch_size=batch_size,
                    shuffle=bool(shuffle), seed=seed, callbacks=callbacks, val=val,
                    verbose=verbose, drop_last=bool(drop_last), loss=loss,
-                   initial_epoch=initial_epoch, callback_every=callback_every)
+                   initial_epoch=initial_epoch, initial_batch=initial_batch,
+                   callback_every=callback_every)
 
 
 def _check_optimizer(model, optimizer):
@@ -136,13 +144,14 @@ def _check_callbacks(callbacks):
     return callbacks
 
 
-def batch_lrs(schedule, n_batches):
-    """Per-batch learning rates (one list per param group) of one epoch for a per-batch
-    schedule, else None: the schedule's closed form, evaluated once per epoch."""
+def batch_lrs(schedule, n_batches, first=0):
+    """Per-batch learning rates (one list per param group) of batches [first, n_batches)
+    of an epoch for a per-batch schedule (entry b is batch b's; None before ``first``),
+    else None: the schedule's closed form, evaluated once per epoch."""
     if schedule is None or schedule.interval != "batch":
         return None
-    start = schedule.last_epoch
-    return [schedule.lrs_at(start + j) for j in range(n_batches)]
+    start = schedule.last_epoch - first
+    return [None] * first + [schedule.lrs_at(start + j) for j in range(first, n_batches)]
 
 
 def callbacks_stop(callbacks, epoch, logs, hook="on_epoch_end"):

@@ -20,18 +20,21 @@ from fastgd.model.mlp import MLP
 from fastgd.optim.base import Optimizer
 from fastgd.reference import mlp as ref
 from fastgd.training.fitcall import batch_lrs, callbacks_stop, prepare_fit
-from fastgd.training.history import History, NonFiniteLossError
+from fastgd.training.history import History, NonFiniteLossError, TrainingInterrupted
 
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
-        loss=None, initial_epoch=0, n_threads=None, callback_every=None):
+        loss=None, initial_epoch=0, initial_batch=0, n_threads=None, callback_every=None):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
     anything between is mini-batch; the last partial batch is used unless ``drop_last``.
     Epoch e's order is ``batching.epoch_order(len(X), seed, e, shuffle)``, so
-    ``initial_epoch=k`` resumes a run with the batches it would have seen.
+    ``initial_epoch=k`` resumes a run with the batches it would have seen, and
+    ``initial_batch=j`` resumes epoch k after its first j batches (a mid-epoch checkpoint).
+    Ctrl-C is seen within ~25 ms plus one batch: fit stops after that batch and raises
+    :class:`TrainingInterrupted` (a KeyboardInterrupt) with everything consistent.
     schedule: a fastgd schedule attached to ``optimizer``, stepped per epoch or per batch
     (its ``interval``); ReduceLROnPlateau is stepped with the validation loss (or the
     training loss without validation data). callbacks: callables ``cb(epoch, logs)`` or
@@ -47,7 +50,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
-                      loss=loss, initial_epoch=initial_epoch, callback_every=callback_every)
+                      loss=loss, initial_epoch=initial_epoch, initial_batch=initial_batch,
+                      callback_every=callback_every)
     n_threads = _threads.resolve(n_threads)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
@@ -76,16 +80,26 @@ def _engine_eligible(model, optimizer, schedule):
     return schedule is None or schedule.interval == "epoch" or hasattr(schedule, "lr_at")
 
 
+class _Interrupted(Exception):
+    """A runner stopped by a signal after ``done`` batches of its chunk (all applied)."""
+
+    def __init__(self, cause, done, loss_sum, rows):
+        super().__init__()
+        self.cause, self.done, self.loss_sum, self.rows = cause, done, loss_sum, rows
+
+
 def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs):
     """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch)."""
     group, gstate = optimizer.param_groups[0], optimizer._group_state[0]
     optimizer._refresh(group, gstate)   # re-validates only an edited group, as step() does
     lrs = None if lrs is None else [row[0] for row in lrs[b0:b1]]
-    loss_sum, rows, done, bad, mu = engine.run_epoch(
+    loss_sum, rows, done, bad, mu, interrupted = engine.run_epoch(
         run.X, run.labels, run.Y, order[b0 * run.batch_size:], run.batch_size, b1 - b0,
         gstate["rule"], gstate["step"] + 1, gstate["mu_product"], gstate["state"], lrs)
     gstate["step"] += done
     gstate["mu_product"] = mu
+    if interrupted:
+        raise _Interrupted(engine.interruption, done, loss_sum, rows)
     return loss_sum, rows, (b0 + bad if bad >= 0 else -1)
 
 
@@ -118,44 +132,74 @@ def _custom_loss_grad_fn(model, optimizer, loss):
 
 
 def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn):
-    """Batches [b0, b1) as a per-batch Python loop (the fallback, and fastgd.reference.fit)."""
-    loss_sum, rows, bs = 0.0, 0, run.batch_size
-    for b in range(b0, b1):
-        idx = order[b * bs:(b + 1) * bs]
-        Xb = np.asarray(run.X[idx], dtype=run.model.dtype)
-        targets = run.labels[idx] if run.labels is not None else \
-            np.asarray(run.Y[idx], dtype=run.model.dtype)
-        if lrs is not None:
-            for group, lr in zip(optimizer.param_groups, lrs[b]):
-                group["lr"] = lr
-        # A diverging run is reported by NonFiniteLossError (after restoring the model);
-        # NumPy's overflow warnings, raised as errors under -W error, would skip the restore.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, grads = grad_fn(Xb, targets)
-            if not math.isfinite(loss):
-                return loss_sum, rows, b
+    """Batches [b0, b1) as a per-batch Python loop (the fallback)."""
+    loss_sum, rows, bs, applied = 0.0, 0, run.batch_size, 0
+    try:
+        for b in range(b0, b1):
+            idx = order[b * bs:(b + 1) * bs]
+            Xb = np.asarray(run.X[idx], dtype=run.model.dtype)
+            targets = run.targets(idx)
+            if lrs is not None:
+                for group, lr in zip(optimizer.param_groups, lrs[b]):
+                    group["lr"] = lr
+            # A diverging run is reported by NonFiniteLossError (after restoring the
+            # model); NumPy's overflow warnings, raised as errors under -W error, would
+            # skip the restore.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss, grads = grad_fn(Xb, targets)
+                if not math.isfinite(loss):
+                    return loss_sum, rows, b
+                optimizer.step(grads)
+            applied += 1
             loss_sum += loss * len(idx)
             rows += len(idx)
-            optimizer.step(grads)
+    except KeyboardInterrupt as e:
+        # fastgd's optimizers count a step with its update (in C): their count says
+        # whether the batch that was running was applied; other optimizers' steps are
+        # counted when step() returned
+        raise _Interrupted(e, applied, loss_sum, rows) from None
     return loss_sum, rows, -1
+
+
+def _finite_state(model, optimizer):
+    """True when the parameters and a fastgd optimizer's state are all finite."""
+    if not np.isfinite(model._flat).all():
+        return False
+    for gstate in getattr(optimizer, "_group_state", ()):
+        if any(not np.isfinite(buf).all() for buf in gstate["buffers"].values()):
+            return False
+    return True
 
 
 def run_epochs(run, runner, fast_path):
     """The once-per-epoch loop shared by the engine and the per-batch fallback."""
     model, optimizer, schedule = run.model, run.optimizer, run.schedule
     history = History(seed=run.seed, metric_name=model.metric_name, fast_path=fast_path)
-    nb = batching.n_batches(run.n, run.batch_size, run.drop_last)
+    nb = run.n_batches
+    every = run.callback_every or max(nb, 1)
+    first = run.initial_batch
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
         order = batching.epoch_order(run.n, run.seed, epoch, run.shuffle)
-        saved = (model._flat.copy(), optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
+        saved = (model._flat.copy(),
+                 optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
                  schedule.state_dict() if schedule is not None else None)
         lr = float(optimizer.param_groups[0]["lr"])
-        lrs = batch_lrs(schedule, nb)
-        loss_sum, rows, bad, stop, seconds = 0.0, 0, -1, False, 0.0
-        for b0 in range(0, nb, run.callback_every or max(nb, 1)):
-            b1 = min(nb, b0 + (run.callback_every or nb))
+        lrs = batch_lrs(schedule, nb, first)
+        loss_sum, rows, bad, stop, seconds, b1 = 0.0, 0, -1, False, 0.0, first
+        pending = None   # a signal in the epoch's last batch: finish the epoch, then raise
+        for b0 in range(first, nb, every):
+            b1 = min(nb, b0 + every)
             t0 = time.perf_counter()
-            part_loss, part_rows, bad = runner(order, b0, b1, lrs)
+            try:
+                part_loss, part_rows, bad = runner(order, b0, b1, lrs)
+            except _Interrupted as stopped:
+                if b0 + stopped.done < nb:
+                    seconds += time.perf_counter() - t0
+                    _interrupted(run, history, epoch, b0 + stopped.done, lrs is not None,
+                                 first, loss_sum + stopped.loss_sum, rows + stopped.rows,
+                                 lr, seconds, stopped.cause)
+                pending, part_loss, part_rows, bad = (stopped.cause, stopped.loss_sum,
+                                                      stopped.rows, -1)
             seconds += time.perf_counter() - t0
             loss_sum, rows = loss_sum + part_loss, rows + part_rows
             if bad >= 0:
@@ -167,15 +211,19 @@ def run_epochs(run, runner, fast_path):
                     hook="on_batches_end")
                 if stop:
                     break
+        what = "loss"
+        if bad < 0 and not _finite_state(model, optimizer):   # the last update diverged
+            bad, what = b1 - 1, "state"
         if bad >= 0:
             model._flat[...] = saved[0]
             if saved[1] is not None:
                 optimizer.load_state_dict(saved[1])
             if saved[2] is not None:
                 schedule.load_state_dict(saved[2])
-            raise NonFiniteLossError(epoch, bad, nb, history)
+            raise NonFiniteLossError(epoch, bad, nb, history, what=what)
         if lrs is not None:
-            schedule.advance(b1 if stop else nb)
+            schedule.advance((b1 if stop else nb) - first)
+        first = 0
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(model.parameters(), model.alpha)}
         if run.val is not None:   # one forward pass gives both
@@ -189,10 +237,31 @@ def run_epochs(run, runner, fast_path):
         history.append(logs)
         if run.verbose:
             _print_epoch(logs, run, model)
+        if pending is not None:
+            history.interrupted = (epoch + 1, 0)
+            if isinstance(pending, KeyboardInterrupt):
+                raise TrainingInterrupted(epoch + 1, 0, history) from pending
+            raise pending
         if callbacks_stop(run.callbacks, epoch, logs) or stop:
             history.stopped_early = True
             break
     return history
+
+
+def _interrupted(run, history, epoch, batch, per_batch_schedule, first, loss_sum, rows, lr,
+                 seconds, cause):
+    """Make everything agree with the ``batch`` batches of ``epoch`` applied, then raise:
+    TrainingInterrupted for Ctrl-C, or whatever else a signal handler raised."""
+    model, schedule = run.model, run.schedule
+    if per_batch_schedule:
+        schedule.advance(batch - first)
+    history.append({"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
+                    "loss": loss_sum / max(rows, 1)
+                    + ref.l2_penalty(model.parameters(), model.alpha)})
+    history.interrupted = (epoch, batch)
+    if isinstance(cause, KeyboardInterrupt):
+        raise TrainingInterrupted(epoch, batch, history) from cause
+    raise cause
 
 
 def _print_epoch(logs, run, model):
