@@ -23,7 +23,8 @@ Every experiment is seeded and returns plain dataclasses of NumPy arrays; the de
 """
 from fastgd.lab.diagnostics.averages import EWAExperiment, ewa_experiment, temperature_series
 from fastgd.lab.diagnostics.batch import (CostCurve, Sweep, SweepRow, batch_size_sweep,
-                                      cost_curves, full_loss, powers_of_two)
+                                      cost_curves, full_loss, median_rate,
+                                      powers_of_two)
 from fastgd.lab.diagnostics.decay import (DecayComparison, DecayRun, decay_comparison,
                                       default_schedules, lr_curves)
 from fastgd.lab.diagnostics.gradients import (DepthExperiment, DepthSetting, LayerStats,
@@ -43,7 +44,7 @@ __all__ = [
     "SaddleExperiment",
     "convergence_experiment", "ConvergenceExperiment", "ConvergenceRun", "surface_optimizers",
     "cost_curves", "CostCurve", "batch_size_sweep", "Sweep", "SweepRow", "powers_of_two",
-    "full_loss",
+    "full_loss", "median_rate",
     "decay_comparison", "default_schedules", "lr_curves", "DecayComparison", "DecayRun",
     "ewa_experiment", "EWAExperiment", "temperature_series",
     "compare_training", "TrainConfig", "TrainResult", "default_configs",
