@@ -5,9 +5,9 @@ Two views of the same trade-off:
 * :func:`cost_curves` -- the lesson's picture. For each batch size B the cost of the batch
   each step sees, :math:`J^{\{t\}} = \frac1B\sum_{i\in\text{batch } t} L(\hat y_i, y_i)`,
   step by step: smooth for batch GD (B = m, the same set every step), noisy but going down
-  for mini-batches, very noisy for SGD (B = 1). Recorded with a per-step Python loop
-  (``model.loss_and_grads`` on each batch + the fastgd optimizer's step) over the batches
-  ``fastgd.fit`` would use. Beside it the full training cost
+  for mini-batches, very noisy for SGD (B = 1). Recorded by ``fastgd.fit`` itself with
+  ``callback_every=1`` (the engine's cost of each batch, before its step). Beside it the
+  full training cost
   :math:`J = \frac1m\sum_i L` after each *epoch* of ``fastgd.fit`` itself (the C engine),
   and its throughput.
 * :func:`batch_size_sweep` -- the lesson's advice ("try a few sizes, powers of two, 64 to
@@ -26,17 +26,33 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from threadpoolctl import threadpool_limits
+
 import fastgd
-from fastgd import batching
+from fastgd import batching, reference
 
 __all__ = ["CostCurve", "cost_curves", "Sweep", "SweepRow", "batch_size_sweep", "full_loss",
-           "default_modes", "powers_of_two", "median_rate"]
+           "default_modes", "powers_of_two", "median_rate", "one_blas_thread"]
 
 
 def full_loss(model, X, y):
-    """Mean loss J over all of (X, y) (``model.loss``: the C forward pass in chunks, plus
-    the model's L2 penalty, zero in these experiments)."""
-    return float(model.loss(X, y))
+    """Mean data loss J over all of (X, y), via fastgd.reference's NumPy forward pass.
+
+    Not ``model.loss``: that runs the C engine at the default thread count, and on a
+    loaded 2-core machine two OpenMP threads waiting on each other made each call ~10x
+    slower than this (measured: 25 ms against ~2 ms for the 1797 digits). Call it under
+    single-threaded BLAS (:func:`one_blas_thread`)."""
+    labels, Y = model.encode_targets(y, X.shape[0])
+    logits, _ = reference.mlp.forward(model.parameters(), np.asarray(X, dtype=model.dtype),
+                                      model.activation)
+    return float(reference.mlp.data_loss_and_dlogits(
+        logits, labels if labels is not None else Y, model.output)[0])
+
+
+def one_blas_thread():
+    """Context manager: NumPy's BLAS on one thread. These matrices are small, and a second
+    BLAS pool fighting other processes for 2 cores made each NumPy step ~10x slower."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def median_rate(history):
@@ -100,26 +116,48 @@ def cost_curves(X, y, *, hidden=(64,), modes=None, steps=300, epochs=10, seed=0,
     n = X.shape[0]
     sizes = [X.shape[1], *hidden, _n_classes(y)]
     modes = default_modes(n) if modes is None else modes
-    return [_cost_curve(X, y, sizes, label, bs, lr, steps, epochs, seed, n_threads, dtype)
-            for label, bs, lr in modes]
+    with one_blas_thread():
+        return [_cost_curve(X, y, sizes, label, bs, lr, steps, epochs, seed, n_threads,
+                            dtype) for label, bs, lr in modes]
+
+
+class _BatchLosses:
+    """fit callback (``callback_every=1``) that records the cost of every batch, as the
+    engine computed it before that batch's step, until ``steps`` are recorded.
+
+    fit's logs carry the running mean cost of the epoch so far and its sample count;
+    each batch's own cost is the difference of successive running sums (float64)."""
+
+    def __init__(self, steps):
+        self.steps, self.losses, self._sum, self._rows = steps, [], 0.0, 0
+
+    def _take(self, logs):
+        total = logs["loss"] * logs["samples"]
+        rows = logs["samples"] - self._rows
+        if rows > 0 and len(self.losses) < self.steps:
+            self.losses.append((total - self._sum) / rows)
+        self._sum, self._rows = total, logs["samples"]
+        return len(self.losses) >= self.steps
+
+    def on_batches_end(self, epoch, logs):
+        return self._take(logs)
+
+    def on_epoch_end(self, epoch, logs):
+        done = self._take(logs)   # the epoch's last batch (no on_batches_end for it)
+        self._sum, self._rows = 0.0, 0
+        return done
 
 
 def _cost_curve(X, y, sizes, label, bs, lr, steps, epochs, seed, n_threads, dtype):
-    """One mode: the per-step loop, then the fit run."""
+    """One mode: fit with a callback after every batch (the per-step view), then a plain
+    fit from the same start (the epoch view and the throughput)."""
     n = X.shape[0]
-    y = np.asarray(y)
+    nb = batching.n_batches(n, bs)
     model = _model(sizes, seed, dtype)
-    opt = fastgd.SGD(model.parameters(), lr=lr)
-    losses, nb = [], batching.n_batches(n, bs)
-    epoch = 0
-    while len(losses) < steps:
-        order = batching.epoch_order(n, seed, epoch)
-        for b in range(min(nb, steps - len(losses))):
-            idx = order[b * bs:(b + 1) * bs]
-            loss, grads = model.loss_and_grads(X[idx], y[idx])
-            losses.append(loss)
-            opt.step(grads)
-        epoch += 1
+    rec = _BatchLosses(steps)
+    fastgd.fit(model, X, y, fastgd.SGD(model.parameters(), lr=lr), epochs=-(-steps // nb),
+               batch_size=bs, seed=seed, callbacks=[rec], callback_every=1,
+               n_threads=n_threads)
     # The epoch view: the C engine from the same start (J evaluated outside History.time).
     model = _model(sizes, seed, dtype)
     opt = fastgd.SGD(model.parameters(), lr=lr)
@@ -127,7 +165,8 @@ def _cost_curve(X, y, sizes, label, bs, lr, steps, epochs, seed, n_threads, dtyp
     h = fastgd.fit(model, X, y, opt, epochs=epochs, batch_size=bs, seed=seed,
                    callbacks=[lambda e, logs: ep_loss.append(full_loss(model, X, y))],
                    n_threads=n_threads)
-    return CostCurve(label, bs, lr, np.array(losses), np.array(ep_loss), median_rate(h), nb)
+    return CostCurve(label, bs, lr, np.array(rec.losses), np.array(ep_loss), median_rate(h),
+                     nb)
 
 
 def powers_of_two(n):
@@ -192,9 +231,10 @@ def batch_size_sweep(X, y, *, target_loss, hidden=(128,), sizes=None, optimizer=
     optimizer = optimizer or (lambda p: fastgd.Adam(p, lr=1e-3))
     layer_sizes = [X.shape[1], *hidden, _n_classes(y)]
     sweep = Sweep(target_loss=float(target_loss), max_epochs=int(max_epochs))
-    for bs in sizes:
-        sweep.rows.append(_to_target(X, y, layer_sizes, bs, optimizer, target_loss,
-                                     max_epochs, seed, n_threads, dtype))
+    with one_blas_thread():
+        for bs in sizes:
+            sweep.rows.append(_to_target(X, y, layer_sizes, bs, optimizer, target_loss,
+                                         max_epochs, seed, n_threads, dtype))
     return sweep
 
 

@@ -37,6 +37,7 @@ import numpy as np
 
 import fastgd
 from fastgd import datasets, schedules
+from fastgd.lab.diagnostics.batch import full_loss, one_blas_thread
 
 __all__ = ["default_schedules", "lr_curves", "DecayRun", "DecayComparison", "decay_comparison",
            "DEFAULT_SEEDS"]
@@ -131,7 +132,7 @@ def _optimum(model, X, y):
     A = np.hstack([X, np.ones((X.shape[0], 1))])
     sol = np.linalg.lstsq(A, y, rcond=None)[0]
     W[:, 0], b[0] = sol[:-1], sol[-1]
-    return float(model.loss(X, y))
+    return full_loss(model, X, y)
 
 
 def decay_comparison(*, schedule_factories=None, epochs=30, batch_size=8, lr=0.05,
@@ -151,19 +152,25 @@ def decay_comparison(*, schedule_factories=None, epochs=30, batch_size=8, lr=0.0
                            noise=float(noise), seeds=seeds)
     for name in factories:
         comp.runs[name] = []
-    for seed in seeds:
-        X, y = datasets.make_regression(n_samples, n_features, noise=noise, seed=seed,
-                                        dtype=np.float64)
-        optimum = _optimum(fastgd.LinearRegression(n_features, dtype=np.float64), X, y)
-        for name, factory in factories.items():
-            model = fastgd.LinearRegression(n_features, dtype=np.float64)
-            opt = fastgd.SGD(model.parameters(), lr=lr)
-            sched = None if factory is None else factory(opt)
-            losses = [float(model.loss(X, y))]
-            h = fastgd.fit(model, X, y, opt, epochs=epochs, batch_size=batch_size, seed=seed,
-                           schedule=sched, n_threads=n_threads,
-                           callbacks=[lambda e, logs, m=model, acc=losses:
-                                      acc.append(float(m.loss(X, y)))])
-            comp.runs[name].append(DecayRun(name, seed, np.array(h.lr), np.array(losses),
-                                            optimum))
+    with one_blas_thread():
+        for seed in seeds:
+            _one_seed(comp, factories, seed, epochs, batch_size, lr, n_samples, n_features,
+                      noise, n_threads)
     return comp
+
+
+def _one_seed(comp, factories, seed, epochs, batch_size, lr, n_samples, n_features, noise,
+              n_threads):
+    X, y = datasets.make_regression(n_samples, n_features, noise=noise, seed=seed,
+                                    dtype=np.float64)
+    optimum = _optimum(fastgd.LinearRegression(n_features, dtype=np.float64), X, y)
+    for name, factory in factories.items():
+        model = fastgd.LinearRegression(n_features, dtype=np.float64)
+        opt = fastgd.SGD(model.parameters(), lr=lr)
+        sched = None if factory is None else factory(opt)
+        losses = [full_loss(model, X, y)]
+        h = fastgd.fit(model, X, y, opt, epochs=epochs, batch_size=batch_size, seed=seed,
+                       schedule=sched, n_threads=n_threads,
+                       callbacks=[lambda e, logs, m=model: losses.append(full_loss(m, X, y))])
+        comp.runs[name].append(DecayRun(name, seed, np.array(h.lr), np.array(losses),
+                                        optimum))

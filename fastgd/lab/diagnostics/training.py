@@ -19,7 +19,8 @@ from threadpoolctl import threadpool_limits
 
 import fastgd
 from fastgd import reference
-from fastgd.lab.diagnostics.batch import _model, _n_classes, full_loss, median_rate
+from fastgd.lab.diagnostics.batch import (_model, _n_classes, full_loss, median_rate,
+                                          one_blas_thread)
 
 __all__ = ["TrainConfig", "TrainResult", "default_configs", "compare_training"]
 
@@ -103,9 +104,10 @@ def compare_training(X_train, y_train, X_test, y_test, *, hidden=(64,), configs=
         opt = getattr(fastgd, cfg.optimizer)(model.parameters(), lr=cfg.lr)
         h = fastgd.fit(model, X_train, y_train, opt, epochs=cfg.epochs, batch_size=bs,
                        seed=seed, n_threads=n_threads)
-        res = TrainResult(cfg, bs, full_loss(model, X_train, y_train),
-                          model.score(X_test, y_test), sum(h.time), median_rate(h),
-                          np.array(h.loss), -(-n // bs))
+        with one_blas_thread():
+            loss = full_loss(model, X_train, y_train)
+        res = TrainResult(cfg, bs, loss, model.score(X_test, y_test), sum(h.time),
+                          median_rate(h), np.array(h.loss), -(-n // bs))
         if reference_seconds:
             res.reference_samples_per_second = _reference_rate(
                 sizes, seed, dtype, cfg, bs, X_train, y_train, reference_seconds, n_threads)

@@ -1,11 +1,13 @@
 """``fastgd demo``: train on the shipped digits, run every diagnostic, write one report.
 
 Order: (1) an MLP on the digits with batch GD / mini-batch 64 / SGD and with GD /
-Momentum / RMSprop / Adam, timed against fastgd.reference.fit; (2) gradient norms through
-50 layers; (3a) saddle escapes, (3b) steps to converge on Rosenbrock, Beale and a
-ravine; (4) batch-size cost curves and a time-to-target sweep;
-(5) learning-rate decays; (6) exponentially weighted averages. Each prints its key
-numbers and adds a section (tables + a figure when matplotlib is there) to the report.
+Momentum / RMSprop / Adam, per epoch, with throughput against fastgd.reference.fit;
+(2) gradient norms through 50 layers; (3a) saddle escapes, (3b) steps to converge on
+Rosenbrock, Beale and a ravine; (4) batch-size cost curves and an epochs/updates/time-to-
+target sweep; (5) learning-rate decays on noisy least squares over 5 seeds;
+(6) exponentially weighted averages. Each prints its key numbers and adds a section
+(tables + a figure when matplotlib is there) to the report; the wall seconds of each
+experiment are printed at the end (DemoResult.section_seconds).
 
 Threads: one by default. The data sets are small (a digits batch is 64 x 64), where
 threads buy little and, on a loaded machine, cost a lot; and one thread makes the
@@ -135,11 +137,13 @@ def _training(i, rep, say, figure, numbers, s, seed, n_threads):
              None if r.reference_samples_per_second is None
              else round(r.reference_samples_per_second),
              None if r.speedup is None else round(r.speedup, 1)] for r in res]
+    per_epoch = {r.config.name: r.updates_per_epoch for r in res}
     _table_section(rep, say, title, headers, rows,
         "Same network and initial weights for every run. J: mean cross-entropy over the "
         "training set at the end. Batch sizes: per epoch (one pass over the data) SGD's "
-        "1437 small updates get furthest and batch GD's single update least far. Update "
-        "rules, all on the same mini-batches of 64 (23 updates per epoch): Momentum "
+        f"{per_epoch.get('SGD (batch 1)', len(Xtr))} small updates get furthest and batch "
+        "GD's single update least far. Update rules, all on the same mini-batches of 64 "
+        f"({per_epoch.get('GD', -(-len(Xtr) // 64))} updates per epoch): Momentum "
         "(β = 0.9 at α = 0.1/(1−β) = 1, i.e. GD's step plus 0.9 of the previous one), "
         "RMSprop and Adam reach a lower cost than GD in every epoch. samples/s: the median "
         "over epochs of each epoch's throughput (a stalled epoch does not move it); "
