@@ -278,8 +278,8 @@ def plot_decay(comp):
           title=f"schedules (α0 = {comp.base_lr:g})")
     a.legend(fontsize=7, ncol=2)
     b.set(yscale="log", xlabel="epoch", ylabel="J − J* (log)",
-          title=f"SGD, batch {comp.batch_size}, noisy least squares: median and range of "
-                f"{len(comp.seeds)} seeds")
+          title=f"SGD, batch {comp.batch_size}, noisy least squares\n"
+                f"median and min-max band over {len(comp.seeds)} seeds")
     b.legend(fontsize=7, ncol=2)
     return fig
 
