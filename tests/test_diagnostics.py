@@ -140,15 +140,24 @@ def digits_small():
 
 def test_cost_curves_noise_grows_as_the_batch_shrinks(digits_small):
     X, y = digits_small
-    curves = D.cost_curves(X, y, hidden=(16,), steps=60, seconds=0.01)
+    curves = D.cost_curves(X, y, hidden=(16,), steps=60, epochs=2)
     assert [c.batch_size for c in curves] == [400, 64, 1]
+    assert [c.updates_per_epoch for c in curves] == [1, 7, 400]
     for c in curves:
         assert len(c.batch_loss) == 60 and np.all(np.isfinite(c.batch_loss))
-        assert np.all(np.diff(c.epoch_seconds) > 0) and c.seconds_per_step > 0
-        assert len(c.epoch_loss) == len(c.epoch_seconds)
+        assert len(c.epoch_loss) == 3 and c.samples_per_second > 0
+        assert c.seconds_per_step == pytest.approx(c.batch_size / c.samples_per_second)
     batch, mini, sgd = curves
     assert batch.noise < mini.noise < sgd.noise
     assert batch.batch_loss[-1] < batch.batch_loss[0]
+
+
+def test_median_rate_ignores_a_stalled_epoch():
+    h = fastgd.History()
+    for t in (0.01, 0.01, 5.0, 0.01, 0.0):       # one stall, one untimed epoch
+        h.append({"epoch": 0, "loss": 1.0, "time": t, "samples": 100})
+    assert D.median_rate(h) == pytest.approx(100 / 0.01)
+    assert np.isnan(D.median_rate(fastgd.History()))
 
 
 def test_powers_of_two():
@@ -159,21 +168,19 @@ def test_powers_of_two():
 def test_batch_size_sweep_structure(digits_small):
     X, y = digits_small
     sweep = D.batch_size_sweep(X, y, target_loss=0.5, hidden=(16,), sizes=[1, 8, 64, 400],
-                               time_limit=0.5, max_epochs=300)
+                               max_epochs=40)
     assert [r.batch_size for r in sweep.rows] == [1, 8, 64, 400]
     for r in sweep.rows:
         assert (r.seconds is None) == (r.epochs is None) == (r.steps is None)
         assert r.samples_per_second > 0
         if r.reached:
-            assert r.final_loss <= 0.5 and r.seconds > 0
+            assert r.final_loss <= 0.5
             assert r.steps == r.epochs * -(-400 // r.batch_size)
+            assert r.seconds == pytest.approx(r.epochs * 400 / r.samples_per_second)
     reached = [r for r in sweep.rows if r.reached]
     assert reached, "a mini-batch should reach J <= 0.5 on 400 digits"
     assert sweep.best.seconds == min(r.seconds for r in reached)
-    # One step per epoch: full-batch GD needs at least as many epochs as mini-batches.
-    by = {r.batch_size: r for r in sweep.rows}
-    if by[400].reached and by[64].reached:
-        assert by[400].epochs >= by[64].epochs
+    assert sweep.row(8) is sweep.rows[1]
 
 
 # ----------------------------------------------------------------- decay
@@ -192,18 +199,22 @@ def test_lr_curves_follow_the_formulas():
         assert np.all(np.diff(c) <= 1e-15), name
 
 
-def test_decay_comparison_trains_with_those_rates(digits_small):
-    X, y = digits_small
-    E = 5
-    comp = D.decay_comparison(X, y, validation_data=(X, y), epochs=E, hidden=(16,), lr=0.3)
-    expect = D.lr_curves(D.default_schedules(E), E, base_lr=0.3)
-    assert [r.name for r in comp.runs] == list(expect)
-    for r in comp.runs:
-        np.testing.assert_allclose(r.lr, expect[r.name], err_msg=r.name)
-        assert len(r.loss) == E + 1 and r.loss[-1] < r.loss[0]
-        assert 0 <= r.val_metric <= 1
+def test_decay_comparison_trains_with_those_rates():
+    E = 4
+    comp = D.decay_comparison(epochs=E, n_samples=200, n_features=5, seeds=(0, 1))
+    expect = D.lr_curves(D.default_schedules(E), E, base_lr=comp.base_lr)
+    assert list(comp.runs) == list(expect)
+    for name, runs in comp.runs.items():
+        assert [r.seed for r in runs] == [0, 1]
+        for r in runs:
+            np.testing.assert_allclose(r.lr, expect[name], err_msg=name)
+            assert len(r.loss) == E + 1 and r.loss[-1] < r.loss[0]
+            # J* is the least-squares minimum: no run goes below it
+            assert np.all(r.excess > -1e-12), (name, r.excess)
+    assert comp.excess("constant").shape == (2, E + 1)
     rows = comp.table()
     assert len(rows) == len(comp.runs) and all(len(row) == 5 for row in rows)
+    assert rows[0][3] == 1.0 and rows[0][4] == "-"
 
 
 # ----------------------------------------------------------------- ewa
@@ -214,14 +225,8 @@ def test_ewa_bias_correction():
         raw, fixed = exp.averages[(beta, False)], exp.averages[(beta, True)]
         assert raw[0] == pytest.approx((1 - beta) * theta1)
         assert fixed[0] == pytest.approx(theta1)
-        # The correction only matters while beta^t is not small.
-        np.testing.assert_allclose(raw[300:], fixed[300:], rtol=1e-2)
-    rows = exp.table()
-    err_first = {(b, c): e for b, c, _, _, e, _ in rows}
-    assert err_first[(0.98, True)] < err_first[(0.98, False)] / 5
-    # A larger beta lags more: its later error is larger.
-    later = {(b, c): e for b, c, _, _, _, e in rows}
-    assert later[(0.98, True)] > later[(0.9, True)]
+    assert [row[:3] for row in exp.table()] == [(0.9, False, 10), (0.9, True, 10),
+                                                 (0.98, False, 50), (0.98, True, 50)]
 
 
 # ----------------------------------------------------------------- training comparison
@@ -239,6 +244,8 @@ def test_compare_training_reports_speed_and_accuracy(digits_small):
         assert r.samples_per_second > 0 and r.reference_samples_per_second > 0
         assert r.speedup == pytest.approx(r.samples_per_second / r.reference_samples_per_second)
         assert len(r.epoch_loss) == r.config.epochs
+        np.testing.assert_array_equal(r.epochs, np.arange(1, r.config.epochs + 1))
+    assert [r.updates_per_epoch for r in res] == [10, 10, 1]
     res = D.compare_training(X[:300], y[:300], X[300:], y[300:], hidden=(16,),
                              configs=cfgs[:1], reference_seconds=0)
     assert res[0].reference_samples_per_second is None and res[0].speedup is None

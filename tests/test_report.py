@@ -19,9 +19,9 @@ FIGURES = ("training", "layer_norms", "saddle", "surfaces", "cost_curves", "batc
 def _tiny():
     """Smaller than --quick: for the paths whose numbers are not under test."""
     return DemoSettings(train_scale=0.05, reference_seconds=0.005, depth=10, width=8,
-                        saddle_steps=1000, curve_steps=20, curve_seconds=0.005,
+                        saddle_steps=1000, curve_steps=20, curve_epochs=1,
                         sweep_shape=(256, 8), sweep_hidden=(8,), sweep_target=0.5,
-                        sweep_time_limit=0.02, decay_epochs=3)
+                        sweep_max_epochs=2, decay_epochs=3, decay_seeds=(0,))
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,11 @@ def test_demo_prints_the_key_numbers(demo):
     assert n["saddle"]["GD"]["2d"] > n["saddle"]["Adam"]["2d"]
     assert n["depth"]["W = 1.5·I"]["total"] > 1e3 > 1e-3 > n["depth"]["W = 0.5·I"]["total"]
     assert all(v["speedup"] > 0 for v in n["training"].values())
-    assert result.seconds < 60
+    # every experiment timed (the README quotes the demo's run time); no limit on it here
+    assert list(result.section_seconds) == ["training", "depth", "saddle", "surfaces",
+                                            "batch", "decay", "ewa"]
+    assert result.seconds >= sum(result.section_seconds.values()) > 0
+    assert "seconds per experiment: training" in text
 
 
 def test_without_matplotlib_the_numbers_are_still_written(tmp_path, monkeypatch):

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastgd import optim
+import fastgd
 from fastgd.lab.surfaces import Beale, Ravine, Rosenbrock, trajectory
 
 __all__ = ["DEFAULT_LRS", "surface_optimizers", "ConvergenceRun", "ConvergenceExperiment",
@@ -72,10 +72,10 @@ def surface_optimizers(lrs, beta=0.9):
     """name -> factory ``f(params) -> optimizer`` for GD, Momentum, RMSprop and Adam, at the
     learning rates of ``lrs`` (a dict name -> α, e.g. ``DEFAULT_LRS["ravine"]``)."""
     rules = {
-        "GD": lambda p, lr: optim.SGD(p, lr=lr),
-        "Momentum": lambda p, lr: optim.Momentum(p, lr=lr, beta=beta),
-        "RMSprop": lambda p, lr: optim.RMSprop(p, lr=lr),
-        "Adam": lambda p, lr: optim.Adam(p, lr=lr),
+        "GD": lambda p, lr: fastgd.SGD(p, lr=lr),
+        "Momentum": lambda p, lr: fastgd.Momentum(p, lr=lr, beta=beta),
+        "RMSprop": lambda p, lr: fastgd.RMSprop(p, lr=lr),
+        "Adam": lambda p, lr: fastgd.Adam(p, lr=lr),
     }
     unknown = set(lrs) - set(rules)
     if unknown:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastgd.model.mlp import MLP
+import fastgd
 from fastgd.reference import mlp as ref
 
 __all__ = ["LayerStats", "layer_stats", "DepthSetting", "DepthExperiment", "default_settings",
@@ -75,7 +75,7 @@ def layer_stats(model, X, y):
     parameters; the model is not touched), so exploding norms of a float32 model are seen
     as numbers rather than as inf.
     """
-    if not isinstance(model, MLP):
+    if not isinstance(model, fastgd.MLP):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
     X = model.check_X(X)
     labels, Y = model.encode_targets(y, X.shape[0])
@@ -167,7 +167,7 @@ def deep_network_experiment(depth=50, width=64, settings=None, *, n_samples=64, 
     Y = rng.standard_normal((n_samples, width))
     exp = DepthExperiment(depth=depth, width=width, settings=settings)
     for i, s in enumerate(settings):
-        model = MLP([width] * (depth + 1), activation=s.activation, output="linear",
+        model = fastgd.MLP([width] * (depth + 1), activation=s.activation, output="linear",
                     init=s.init or "zeros", dtype=np.float64, seed=[seed, i])
         if s.init is None:
             for W in model.parameters()[0::2]:

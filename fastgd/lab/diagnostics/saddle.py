@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastgd import optim
+import fastgd
 from fastgd.lab.surfaces import HighDimSaddle, Saddle, trajectory
 
 __all__ = ["saddle_optimizers", "EscapeResult", "escape_iterations", "SaddleExperiment",
@@ -36,11 +36,11 @@ def saddle_optimizers(lr=0.01, beta=0.9):
     """name -> factory ``f(params) -> optimizer``, every rule at learning rate ``lr``
     (and momentum's second row at ``lr / (1 - beta)``, see the module docstring)."""
     return {
-        "GD": lambda p: optim.SGD(p, lr=lr),
-        "Momentum (α)": lambda p: optim.Momentum(p, lr=lr, beta=beta),
-        "Momentum (α/(1-β))": lambda p: optim.Momentum(p, lr=lr / (1.0 - beta), beta=beta),
-        "RMSprop": lambda p: optim.RMSprop(p, lr=lr),
-        "Adam": lambda p: optim.Adam(p, lr=lr),
+        "GD": lambda p: fastgd.SGD(p, lr=lr),
+        "Momentum (α)": lambda p: fastgd.Momentum(p, lr=lr, beta=beta),
+        "Momentum (α/(1-β))": lambda p: fastgd.Momentum(p, lr=lr / (1.0 - beta), beta=beta),
+        "RMSprop": lambda p: fastgd.RMSprop(p, lr=lr),
+        "Adam": lambda p: fastgd.Adam(p, lr=lr),
     }
 
 
