@@ -17,6 +17,7 @@ from fastgd.optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Momentum,
                           flat_parameters)
 from fastgd.training.train import fit
 from fastgd.training.checkpoint import Checkpoint, load, save
+from fastgd.training import callbacks
 from fastgd.lab import diagnostics, report, surfaces as functions
 
 # the lab's public names: `import fastgd.functions` and friends keep working
@@ -30,4 +31,5 @@ __all__ = [
     "Adamax", "NAdam", "RAdam", "clip_grad_norm_", "clip_grad_value_", "flat_parameters",
     "MLP", "LinearRegression", "LogisticRegression", "SoftmaxRegression", "fit", "History",
     "NonFiniteLossError", "datasets", "init", "schedules", "save", "load", "Checkpoint",
+    "callbacks",
 ]
