@@ -24,6 +24,7 @@ from fastgd.lab import diagnostics, report, surfaces as functions
 _sys.modules[__name__ + ".functions"] = functions
 _sys.modules[__name__ + ".diagnostics"] = diagnostics
 _sys.modules[__name__ + ".report"] = report
+_sys.modules[__name__ + ".callbacks"] = callbacks   # `from fastgd.callbacks import ...`
 
 __all__ = [
     "__version__", "config", "show_config", "get_num_threads", "set_num_threads", "EWA",

@@ -18,6 +18,40 @@ import time
 from fastgd.training import progress as _progress
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "CSVLogger", "ProgressBar"]
+# start / end / abort are fit's side of the protocol, not public names
+
+
+def start(run, history, n_batches):
+    """Before the first epoch: ``set_context`` of each callback that has it. Returns how
+    often (in batches) the epoch returns to Python: ``callback_every``, or, when it is
+    None, the smallest ``batches_every(n_batches)`` a callback asks for (a progress bar),
+    or None. Chunked epochs give the same bits as whole ones."""
+    every = run.callback_every
+    for cb in run.callbacks:
+        if hasattr(cb, "set_context"):
+            cb.set_context(run.model, run.optimizer, run.schedule, history,
+                           epochs=run.epochs, initial_epoch=run.initial_epoch,
+                           n_batches=n_batches)
+        if run.callback_every is None and hasattr(cb, "batches_every"):
+            asked = cb.batches_every(n_batches)
+            if asked is not None:
+                every = asked if every is None else min(every, asked)
+    return every
+
+
+def end(callbacks, history):
+    """After the last epoch (also after a stop): ``on_train_end(history)``."""
+    for cb in callbacks:
+        if hasattr(cb, "on_train_end"):
+            cb.on_train_end(history)
+
+
+def abort(callbacks):
+    """When fit raises (a divergence, KeyboardInterrupt): ``close()`` of each callback
+    that has one (a progress bar clears its line); nothing is restored or written."""
+    for cb in callbacks:
+        if hasattr(cb, "close"):
+            cb.close()
 
 
 class Callback:
@@ -241,13 +275,18 @@ class CSVLogger(Callback):
 
 class ProgressBar(Callback):
     """A bar over the run's batches: tqdm when installed, else a plain line redrawn in
-    place. It moves within an epoch only when fit returns to Python during the epoch
-    (``callback_every=N``: every N batches); after each epoch a line with the epoch's
-    numbers is printed above it. Drawn only when ``stream`` (default stdout) is a terminal,
+    place. Within an epoch it moves when fit returns to Python: every ``callback_every``
+    batches if that is set, else about ``updates`` times per epoch (the C epoch runs in
+    chunks, which gives the same bits; nothing in Python runs per batch); after each epoch
+    a line with the epoch's numbers is printed above it. Drawn only when ``stream`` (default stdout) is a terminal,
     unless ``enabled=True``; ``enabled=False`` turns it off."""
 
-    def __init__(self, stream=None, enabled=None, desc="training"):
-        self.stream, self.enabled, self.desc = stream, enabled, desc
+    def __init__(self, stream=None, enabled=None, desc="training", updates=20):
+        if enabled is not None and not isinstance(enabled, bool):
+            raise TypeError(f"enabled: expected None, True or False, got {enabled!r}")
+        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 1:
+            raise ValueError(f"updates: expected an int >= 1, got {updates!r}")
+        self.stream, self.enabled, self.desc, self.updates = stream, enabled, desc, updates
         self._bar = None
 
     def set_context(self, model, optimizer, schedule=None, history=None, **info):
@@ -285,7 +324,16 @@ class ProgressBar(Callback):
         self._done = done
         return False
 
+    def batches_every(self, n_batches):
+        """Ask fit to return to Python ~``updates`` times per epoch (when drawn)."""
+        if self._bar is None or n_batches < 2:
+            return None
+        return max(1, n_batches // self.updates)
+
     def on_train_end(self, history):
+        self._close()
+
+    def close(self):
         self._close()
 
     def _close(self):

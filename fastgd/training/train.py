@@ -19,13 +19,15 @@ from fastgd._runtime import threads as _threads
 from fastgd.model.mlp import MLP
 from fastgd.optim.base import Optimizer
 from fastgd.reference import mlp as ref
+from fastgd.training import callbacks as _callbacks
 from fastgd.training.fitcall import batch_lrs, callbacks_stop, prepare_fit
 from fastgd.training.history import History, NonFiniteLossError
 
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
-        loss=None, initial_epoch=0, n_threads=None, callback_every=None):
+        loss=None, initial_epoch=0, n_threads=None, callback_every=None,
+        validation_split=None, train_metric=False):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
@@ -38,6 +40,12 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     objects with ``on_epoch_end(epoch, logs)``; returning True stops training. With
     ``callback_every=N`` the C loop also returns to Python every N batches and calls
     ``on_batches_end(epoch, logs)`` of the callbacks that have it (True stops there).
+    A callback's optional ``set_context(model, optimizer, schedule, history, **info)`` is
+    called once before the first epoch and ``on_train_end(history)`` after the last (see
+    fastgd.training.callbacks). validation_split: a fraction of the rows held out for
+    validation instead of ``validation_data``: stratified by class, drawn from ``seed``
+    (the same rows on a resumed run). train_metric: also measure the model's metric on the
+    training rows after each epoch (one more forward pass over them; History.train_metric).
     loss: None (the model's own) or ``f(logits, targets) -> (mean_loss, dL/dlogits)``.
     X may be float32/float64, C- or F-ordered, or a numpy.memmap: batches are gathered
     (and converted to the model's dtype) row by row; X is never copied whole.
@@ -47,7 +55,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
-                      loss=loss, initial_epoch=initial_epoch, callback_every=callback_every)
+                      loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
+                      validation_split=validation_split, train_metric=train_metric)
     n_threads = _threads.resolve(n_threads)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
@@ -142,25 +151,38 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn):
 
 def run_epochs(run, runner, fast_path):
     """The once-per-epoch loop shared by the engine and the per-batch fallback."""
-    model, optimizer, schedule = run.model, run.optimizer, run.schedule
-    history = History(seed=run.seed, metric_name=model.metric_name, fast_path=fast_path)
+    history = History(seed=run.seed, metric_name=run.model.metric_name, fast_path=fast_path)
     nb = batching.n_batches(run.n, run.batch_size, run.drop_last)
+    every = _callbacks.start(run, history, nb)
+    try:
+        _epochs(run, runner, history, nb, every)
+    except BaseException:
+        _callbacks.abort(run.callbacks)
+        raise
+    _callbacks.end(run.callbacks, history)
+    return history
+
+
+def _epochs(run, runner, history, nb, every):
+    model, optimizer, schedule = run.model, run.optimizer, run.schedule
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
         order = batching.epoch_order(run.n, run.seed, epoch, run.shuffle)
+        if run.rows is not None:       # validation_split: epoch orders over the kept rows
+            order = run.rows[order]
         saved = (model._flat.copy(), optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
                  schedule.state_dict() if schedule is not None else None)
         lr = float(optimizer.param_groups[0]["lr"])
         lrs = batch_lrs(schedule, nb)
         loss_sum, rows, bad, stop, seconds = 0.0, 0, -1, False, 0.0
-        for b0 in range(0, nb, run.callback_every or max(nb, 1)):
-            b1 = min(nb, b0 + (run.callback_every or nb))
+        for b0 in range(0, nb, every or max(nb, 1)):
+            b1 = min(nb, b0 + (every or nb))
             t0 = time.perf_counter()
             part_loss, part_rows, bad = runner(order, b0, b1, lrs)
             seconds += time.perf_counter() - t0
             loss_sum, rows = loss_sum + part_loss, rows + part_rows
             if bad >= 0:
                 break
-            if run.callback_every and b1 < nb:
+            if every and b1 < nb:
                 stop = callbacks_stop(run.callbacks, epoch, {
                     "epoch": epoch, "batches": b1, "n_batches": nb, "samples": rows,
                     "loss": loss_sum / max(rows, 1), "lr": lr, "time": seconds},
@@ -178,6 +200,8 @@ def run_epochs(run, runner, fast_path):
             schedule.advance(b1 if stop else nb)
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(model.parameters(), model.alpha)}
+        if run.train_metric:
+            logs["train_metric"] = _train_metric(run)
         if run.val is not None:   # one forward pass gives both
             logs["val_loss"], logs["val_metric"] = model._loss_and_metric(*run.val)
         if schedule is not None:
@@ -192,7 +216,13 @@ def run_epochs(run, runner, fast_path):
         if callbacks_stop(run.callbacks, epoch, logs) or stop:
             history.stopped_early = True
             break
-    return history
+
+
+def _train_metric(run):
+    rows = slice(None) if run.rows is None else run.rows
+    X = run.X if run.rows is None else run.X[rows]
+    return run.model._loss_and_metric(X, None if run.labels is None else run.labels[rows],
+                                      None if run.Y is None else run.Y[rows])[1]
 
 
 def _print_epoch(logs, run, model):
