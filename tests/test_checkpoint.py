@@ -291,3 +291,50 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     fastgd.save(path, model, opt, sched)
     np.testing.assert_array_equal(fastgd.load(path).model._flat, model._flat)
+
+
+# ----------------------------------------------------------------------------- mid-epoch
+
+class StopAt:
+    """Stops training after ``batches`` batches of epoch ``epoch`` (on_batches_end)."""
+
+    def __init__(self, epoch, batches):
+        self.epoch, self.batches = epoch, batches
+
+    def on_batches_end(self, epoch, logs):
+        return epoch == self.epoch and logs["batches"] == self.batches
+
+
+@pytest.mark.parametrize("sched_name", ["none", "StepLR", "OneCycleLR-batch",
+                                        "ReduceLROnPlateau"])
+@pytest.mark.parametrize("opt_name", ["Adam", "NAdam", "SGD"])
+def test_resume_mid_epoch_is_bit_identical(opt_name, sched_name, tmp_path):
+    """Stopped after batch 2 of epoch 1 (6 batches per epoch), saved, resumed with
+    initial_batch: the same bits as the uninterrupted run. (ReduceLROnPlateau watches the
+    validation loss here: a training loss of a resumed epoch covers its remaining batches
+    only.)"""
+    whole = _objects(opt_name, sched_name)
+    _fit(*whole, EPOCHS)
+    part = _objects(opt_name, sched_name)
+    X, y, val = _problem()
+    h = fastgd.fit(part[0], X, y, part[1], epochs=EPOCHS, batch_size=8, seed=11,
+                   schedule=part[2], validation_data=val, callbacks=[StopAt(1, 2)],
+                   callback_every=2)
+    assert h.stopped_at == (1, 2) and h.samples[-1] == 16
+    ckpt = fastgd.load(fastgd.save(tmp_path / "mid", *part, h))
+    assert (ckpt.epoch, ckpt.batch) == (1, 2)
+    resumed = (ckpt.model, ckpt.optimizer, ckpt.schedule)
+    h2 = fastgd.fit(ckpt.model, X, y, ckpt.optimizer, epochs=EPOCHS - ckpt.epoch,
+                    batch_size=8, seed=ckpt.seed, schedule=ckpt.schedule,
+                    validation_data=val, initial_epoch=ckpt.epoch,
+                    initial_batch=ckpt.batch)
+    assert h2.samples[0] == 45 - 16
+    _assert_same_state(whole, resumed)
+
+
+def test_initial_batch_bad():
+    model, opt, _ = _objects("SGD", "none")
+    X, y, _ = _problem()
+    for bad, exc in ((6, ValueError), (-1, ValueError), (1.0, TypeError)):
+        with pytest.raises(exc, match="initial_batch"):
+            fastgd.fit(model, X, y, opt, epochs=1, batch_size=8, initial_batch=bad)

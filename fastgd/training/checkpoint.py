@@ -89,7 +89,9 @@ def save(path, model, optimizer=None, schedule=None, history=None, *, epoch=None
     ``optimizer`` must be one of fastgd's optimizer classes built on ``model.parameters()``;
     ``schedule`` a fastgd schedule attached to it. ``epoch``: epochs completed (default:
     one past History's last epoch, else 0); ``batch``: for a state saved mid-epoch, the
-    batches of epoch ``epoch`` already applied. ``meta``: plain data (numbers, strings,
+    batches of epoch ``epoch`` already applied (default: from ``history.stopped_at`` when
+    training stopped mid-epoch). Resume with ``fit(..., initial_epoch=ckpt.epoch,
+    initial_batch=ckpt.batch or 0)``. ``meta``: plain data (numbers, strings,
     lists, dicts) kept in the file, e.g. ``seed=``, read back as ``Checkpoint.meta``.
     """
     if not isinstance(model, MLP):
@@ -106,6 +108,8 @@ def save(path, model, optimizer=None, schedule=None, history=None, *, epoch=None
             raise ValueError("schedule: must be attached to the optimizer saved with it")
     if history is not None and not isinstance(history, History):
         raise TypeError(f"history: expected a fastgd History, got {type(history).__name__}")
+    if epoch is None and history is not None and history.stopped_at is not None:
+        epoch, batch = history.stopped_at if batch is None else (history.stopped_at[0], batch)
     if epoch is None:
         epoch = history.epoch[-1] + 1 if history is not None and history.epoch else 0
     epoch = _count(epoch, "epoch")

@@ -43,6 +43,7 @@ class FitCall:
     callback_every: int
     rows: object = None
     train_metric: bool = False
+    initial_batch: int = 0
 
     @property
     def n_batches(self):
@@ -58,7 +59,7 @@ class FitCall:
 def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 schedule=None, callbacks=(), validation_data=None, verbose=0,
                 drop_last=False, loss=None, initial_epoch=0, callback_every=None,
-                validation_split=None, train_metric=False):
+                validation_split=None, train_metric=False, initial_batch=0):
     """Check every argument of a fit call before anything is touched; a FitCall."""
     if not callable(getattr(model, "encode_targets", None)):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -74,6 +75,7 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
     epochs = _checks.integer(epochs, "epochs", low=0)
     batch_size = _checks.integer(batch_size, "batch_size", low=1)
     initial_epoch = _checks.integer(initial_epoch, "initial_epoch", low=0)
+    initial_batch = _checks.integer(initial_batch, "initial_batch", low=0)
     verbose = _checks.integer(verbose, "verbose", low=0)
     if callback_every is not None:
         callback_every = _checks.integer(callback_every, "callback_every", low=1)
@@ -85,7 +87,7 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
                None if Y is None else Y[val_rows])
     n = X.shape[0] if rows is None else len(rows)
     _check_optimizer(model, optimizer)
-    _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs)
+    _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs, initial_batch)
     if loss is not None and not callable(loss):
         raise TypeError(f"loss: expected None or a callable, got {loss!r}")
     callbacks = _check_callbacks(callbacks)
@@ -98,12 +100,16 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
     if drop_last and batch_size > n:
         raise ValueError(f"batch_size: expected at most {n} (the samples) with "
                          f"drop_last=True, got {batch_size}")
+    if initial_batch and initial_batch >= batching.n_batches(n, batch_size, drop_last):
+        raise ValueError(f"initial_batch: expected an int below the epoch's "
+                         f"{batching.n_batches(n, batch_size, drop_last)} batches, got "
+                         f"{initial_batch}")
     return FitCall(model=model, X=X, labels=labels, Y=Y, n=n, optimizer=optimizer,
                    schedule=schedule, epochs=epochs, batch_size=batch_size,
                    shuffle=bool(shuffle), seed=seed, callbacks=callbacks, val=val,
                    verbose=verbose, drop_last=bool(drop_last), loss=loss,
                    initial_epoch=initial_epoch, callback_every=callback_every, rows=rows,
-                   train_metric=train_metric)
+                   train_metric=train_metric, initial_batch=initial_batch)
 
 
 def _validation_rows(n, labels, fraction, seed):
@@ -134,7 +140,7 @@ def _check_optimizer(model, optimizer):
                          "holding other arrays")
 
 
-def _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs):
+def _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs, initial_batch=0):
     """Refuse, before training, a schedule that fit cannot follow to the end."""
     if schedule is None:
         return
@@ -154,8 +160,9 @@ def _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs):
                          "interval='epoch')")
     per_epoch = batching.n_batches(n, batch_size, drop_last) \
         if schedule.interval == "batch" else 1
+    skipped = initial_batch if schedule.interval == "batch" else 0
     try:   # the step after the last epoch computes this one too
-        schedule.lrs_at(schedule.last_epoch + epochs * per_epoch)
+        schedule.lrs_at(schedule.last_epoch + epochs * per_epoch - skipped)
     except ValueError as e:
         raise ValueError(f"schedule: does not cover this fit ({epochs} epochs of "
                          f"{per_epoch} step(s)): {e}") from None

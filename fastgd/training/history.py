@@ -25,7 +25,9 @@ class History:
     """Per-epoch training record. ``loss`` is the sample-weighted mean of the epoch's batch
     losses plus the L2 penalty at the epoch's end; ``lr`` the rate the epoch started with;
     ``time`` its wall-clock seconds (training only, validation excluded); ``train_metric``
-    the model's metric (``metric_name``) on the training data, when fit measured it."""
+    the model's metric (``metric_name``) on the training data, when fit measured it.
+    ``stopped_at``: ``(epoch, batches applied)`` when a callback stopped training within
+    an epoch, i.e. ``fit(initial_epoch=epoch, initial_batch=batches)`` resumes it."""
     seed: int = None
     metric_name: str = None
     fast_path: bool = True
@@ -38,6 +40,7 @@ class History:
     time: list = field(default_factory=list)
     samples: list = field(default_factory=list)
     stopped_early: bool = False
+    stopped_at: tuple = None
 
     def append(self, logs):
         for key in _COLUMNS:

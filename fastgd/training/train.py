@@ -27,13 +27,15 @@ from fastgd.training.history import History, NonFiniteLossError
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
-        validation_split=None, train_metric=False):
+        validation_split=None, train_metric=False, initial_batch=0):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
     anything between is mini-batch; the last partial batch is used unless ``drop_last``.
     Epoch e's order is ``batching.epoch_order(len(X), seed, e, shuffle)``, so
-    ``initial_epoch=k`` resumes a run with the batches it would have seen.
+    ``initial_epoch=k`` resumes a run with the batches it would have seen, and
+    ``initial_batch=b`` starts epoch k at its batch b (a run stopped mid-epoch: see
+    ``History.stopped_at``).
     schedule: a fastgd schedule attached to ``optimizer``, stepped per epoch or per batch
     (its ``interval``); ReduceLROnPlateau is stepped with the validation loss (or the
     training loss without validation data). callbacks: callables ``cb(epoch, logs)`` or
@@ -56,7 +58,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
                       loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
-                      validation_split=validation_split, train_metric=train_metric)
+                      validation_split=validation_split, train_metric=train_metric,
+                      initial_batch=initial_batch)
     n_threads = _threads.resolve(n_threads)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
@@ -166,15 +169,19 @@ def run_epochs(run, runner, fast_path):
 def _epochs(run, runner, history, nb, every):
     model, optimizer, schedule = run.model, run.optimizer, run.schedule
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
+        # a run resumed mid-epoch starts its first epoch at initial_batch; a per-batch
+        # schedule then stands at that batch (a stop advances it by the batches applied)
+        start = run.initial_batch if epoch == run.initial_epoch else 0
         order = batching.epoch_order(run.n, run.seed, epoch, run.shuffle)
         if run.rows is not None:       # validation_split: epoch orders over the kept rows
             order = run.rows[order]
         saved = (model._flat.copy(), optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
                  schedule.state_dict() if schedule is not None else None)
         lr = float(optimizer.param_groups[0]["lr"])
-        lrs = batch_lrs(schedule, nb)
+        lrs = batch_lrs(schedule, nb - start)
+        lrs = None if lrs is None else [None] * start + lrs
         loss_sum, rows, bad, stop, seconds = 0.0, 0, -1, False, 0.0
-        for b0 in range(0, nb, every or max(nb, 1)):
+        for b0 in range(start, nb, every or max(nb, 1)):
             b1 = min(nb, b0 + (every or nb))
             t0 = time.perf_counter()
             part_loss, part_rows, bad = runner(order, b0, b1, lrs)
@@ -197,14 +204,16 @@ def _epochs(run, runner, history, nb, every):
                 schedule.load_state_dict(saved[2])
             raise NonFiniteLossError(epoch, bad, nb, history)
         if lrs is not None:
-            schedule.advance(b1 if stop else nb)
+            schedule.advance((b1 if stop else nb) - start)
+        if stop:                       # stopped mid-epoch: where a resume starts
+            history.stopped_at = (epoch, b1)
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(model.parameters(), model.alpha)}
         if run.train_metric:
             logs["train_metric"] = _train_metric(run)
         if run.val is not None:   # one forward pass gives both
             logs["val_loss"], logs["val_metric"] = model._loss_and_metric(*run.val)
-        if schedule is not None:
+        if schedule is not None and not stop:    # per-epoch steps count whole epochs
             if hasattr(schedule, "lr_at"):
                 if schedule.interval == "epoch":
                     schedule.step()
