@@ -367,3 +367,19 @@ def test_history_plot_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match="fastgd\\[plot\\]"):
         fastgd.History(epoch=[0], loss=[1.0]).plot()
+
+
+def test_readme_long_runs_example_runs(tmp_path, monkeypatch):
+    """The README's "Long runs" example, as written (it saves a plot: needs matplotlib)."""
+    pytest.importorskip("matplotlib")
+    import pathlib
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Long runs"):]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert {p.name for p in tmp_path.iterdir()} == {"run.npz", "run.csv", "history.csv",
+                                                     "history.png"}
+    assert fastgd.load("run.npz").epoch == len(namespace["history"])
