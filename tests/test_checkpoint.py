@@ -256,7 +256,7 @@ def test_lambda_schedule_state_is_kept_for_the_user_to_rebuild(tmp_path):
 @pytest.mark.parametrize("call, exc, match", [
     (lambda m, o, s: fastgd.save("x", "model"), TypeError, "model"),
     (lambda m, o, s: fastgd.save("x", m, o, s, epoch=-1), ValueError, "epoch"),
-    (lambda m, o, s: fastgd.save("x", m, o, s, batch=1.5), ValueError, "batch"),
+    (lambda m, o, s: fastgd.save("x", m, o, s, batch=1.5), TypeError, "batch"),
     (lambda m, o, s: fastgd.save("x", m, None, s), ValueError, "schedule"),
     (lambda m, o, s: fastgd.save("x", m, o, s, history={}), TypeError, "history"),
     (lambda m, o, s: fastgd.save("x", m, o, s, extra=object()), TypeError, "meta"),

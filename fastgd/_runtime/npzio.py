@@ -112,7 +112,8 @@ class NpzReader:
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
                 NotImplementedError, RuntimeError) as e:
             self.close()
-            raise self.error(f"not a valid .npz (zip) file, truncated or corrupted: {e}") from None
+            raise self.error(f"not a valid .npz (zip) file, truncated or corrupted: "
+                             f"{e}") from None
         if len(infos) > _MAX_MEMBERS:
             self.close()
             raise self.error(f"holds {len(infos)} entries, more than any fastgd {what}")
@@ -191,10 +192,10 @@ class NpzReader:
         (``dtype``: a dtype or a tuple of dtype kinds; ``shape``; ``ndim``; ``max_bytes``)."""
         got_shape, got_dtype = self.info(name)
         if dtype is not None:
-            ok = got_dtype.kind in dtype if isinstance(dtype, str) else got_dtype == np.dtype(dtype)
-            if not ok:
-                raise self.error(f"{name}: expected {dtype if isinstance(dtype, np.dtype) else _kinds(dtype)}, "
-                                 f"got {got_dtype}")
+            kinds = isinstance(dtype, str)
+            if not (got_dtype.kind in dtype if kinds else got_dtype == np.dtype(dtype)):
+                want = _kinds(dtype) if kinds else np.dtype(dtype)
+                raise self.error(f"{name}: expected {want}, got {got_dtype}")
         if ndim is not None and len(got_shape) != ndim:
             raise self.error(f"{name}: expected a {ndim}-D array, got shape {got_shape}")
         if shape is not None and got_shape != tuple(shape):

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+from fastgd import _checks
 from fastgd.training import progress as _progress
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "CSVLogger", "ProgressBar"]
@@ -73,8 +74,7 @@ class Callback:
 
 
 def _monitor_mode(monitor, mode):
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
+    mode = _checks.choice(mode, "mode", ("auto", "min", "max"))
     if mode == "auto":
         return "max" if monitor.endswith(("metric", "accuracy", "r2")) else "min"
     return mode
@@ -122,15 +122,9 @@ class EarlyStopping(Callback):
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True,
                  mode="auto"):
         self.monitor = _check_monitor(monitor)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience: expected an int >= 0, got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or \
-                not math.isfinite(min_delta) or min_delta < 0:
-            raise ValueError(f"min_delta: expected a finite number >= 0, got {min_delta!r}")
-        if not isinstance(restore_best, bool):
-            raise TypeError(f"restore_best: expected a bool, got {restore_best!r}")
-        self.patience, self.min_delta, self.restore_best = patience, float(min_delta), \
-            restore_best
+        self.patience = _checks.integer(patience, "patience", low=0)
+        self.min_delta = _checks.real(min_delta, "min_delta", low=0.0)
+        self.restore_best = _checks.flag(restore_best, "restore_best")
         self.mode = _monitor_mode(monitor, mode)
         self._reset()
 
@@ -189,15 +183,10 @@ class ModelCheckpoint(Callback):
                  mode="auto", **meta):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path: expected a str or path, got {type(path).__name__}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every: expected an int >= 1, got {every!r}")
-        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int)
-                                 or keep < 1):
-            raise ValueError(f"keep: expected None or an int >= 1, got {keep!r}")
-        if not isinstance(save_best, bool):
-            raise TypeError(f"save_best: expected a bool, got {save_best!r}")
-        self.path, self.every, self.keep, self.save_best = os.fspath(path), every, keep, \
-            save_best
+        self.path = os.fspath(path)
+        self.every = _checks.integer(every, "every", low=1)
+        self.keep = None if keep is None else _checks.integer(keep, "keep", low=1)
+        self.save_best = _checks.flag(save_best, "save_best")
         self.monitor = _check_monitor(monitor)
         self._best = _Best(_monitor_mode(monitor, mode), 0.0)
         self.meta = meta
@@ -246,7 +235,8 @@ class CSVLogger(Callback):
             raise TypeError(f"path: expected a str or path, got {type(path).__name__}")
         if not isinstance(separator, str) or len(separator) != 1:
             raise ValueError(f"separator: expected one character, got {separator!r}")
-        self.path, self.separator, self.append = os.fspath(path), separator, bool(append)
+        self.path, self.separator = os.fspath(path), separator
+        self.append = _checks.flag(append, "append")
         self.fields = None
 
     def set_context(self, model, optimizer, schedule=None, history=None, **info):
@@ -278,15 +268,14 @@ class ProgressBar(Callback):
     place. Within an epoch it moves when fit returns to Python: every ``callback_every``
     batches if that is set, else about ``updates`` times per epoch (the C epoch runs in
     chunks, which gives the same bits; nothing in Python runs per batch); after each epoch
-    a line with the epoch's numbers is printed above it. Drawn only when ``stream`` (default stdout) is a terminal,
-    unless ``enabled=True``; ``enabled=False`` turns it off."""
+    a line with the epoch's numbers is printed above it. Drawn only when ``stream``
+    (default stdout) is a terminal, unless ``enabled=True``; ``enabled=False`` turns it
+    off."""
 
     def __init__(self, stream=None, enabled=None, desc="training", updates=20):
-        if enabled is not None and not isinstance(enabled, bool):
-            raise TypeError(f"enabled: expected None, True or False, got {enabled!r}")
-        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 1:
-            raise ValueError(f"updates: expected an int >= 1, got {updates!r}")
-        self.stream, self.enabled, self.desc, self.updates = stream, enabled, desc, updates
+        self.enabled = None if enabled is None else _checks.flag(enabled, "enabled")
+        self.updates = _checks.integer(updates, "updates", low=1)
+        self.stream, self.desc = stream, desc
         self._bar = None
 
     def set_context(self, model, optimizer, schedule=None, history=None, **info):

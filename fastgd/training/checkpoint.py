@@ -28,11 +28,11 @@ problem -- truncated, bit-flipped, wrong version, wrong shape, hostile -- is a
 import dataclasses
 import json
 import math
-import numbers
 import os
 
 import numpy as np
 
+from fastgd import _checks
 from fastgd import schedules as _schedules
 from fastgd._runtime.npzio import NpzReader, write_npz
 from fastgd.model.mlp import MLP
@@ -129,9 +129,7 @@ def save(path, model, optimizer=None, schedule=None, history=None, *, epoch=None
 
 
 def _count(v, name):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-        raise ValueError(f"{name}: expected an int >= 0, got {v!r}")
-    return int(v)
+    return _checks.integer(v, name, low=0)
 
 
 def _optimizer_header(model, optimizer, arrays):
