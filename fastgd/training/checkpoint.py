@@ -25,6 +25,7 @@ architecture and against the bytes the file holds before anything is allocated, 
 problem -- truncated, bit-flipped, wrong version, wrong shape, hostile -- is a
 ``ValueError`` naming the file. Writing is atomic (temporary file, fsync, rename).
 """
+import copy
 import dataclasses
 import json
 import math
@@ -348,7 +349,7 @@ def _load_schedule(f, spec, optimizer):
         return None, state
     for k in own:
         attr = getattr(cls, k, None)
-        if not isinstance(k, str) or k.startswith("__") or callable(attr) or \
+        if k.startswith("_" + "_") or k in cls._not_state or callable(attr) or \
                 isinstance(attr, property):
             raise f.error(f"schedule: {spec['class']} has no state {k!r}")
     sched = cls.__new__(cls)
@@ -356,18 +357,47 @@ def _load_schedule(f, spec, optimizer):
     if "after" in cls._not_state:
         sched.after = after_schedule
     sched.__dict__.update(own)
-    try:   # the state must work: the interval, one rate per group, a rate at its step
-        if sched.interval not in ("epoch", "batch"):
-            raise ValueError(f"interval {sched.interval!r}")
-        if len(sched._last_lr) != len(optimizer.param_groups):
-            raise ValueError("one rate per param group")
-        if isinstance(sched, ClosedFormScheduler):
-            rates = sched.lrs_at(sched.last_epoch)
-            if not all(isinstance(r, float) and math.isfinite(r) for r in rates):
-                raise ValueError(f"rates {rates}")
+    try:
+        _probe(sched, optimizer)
     except Exception as e:   # noqa: BLE001 -- any failure means the state does not fit
-        raise f.error(f"schedule: state does not fit {spec['class']} ({e})") from None
+        raise f.error(f"schedule: state does not fit {spec['class']} "
+                      f"({type(e).__name__}: {e})") from None
     return sched, state
+
+
+class _Groups:
+    """Stand-in optimizer for a dry run: copies of the rates, nothing else."""
+
+    def __init__(self, optimizer):
+        self.param_groups = [{k: v for k, v in g.items() if k != "params"}
+                             for g in optimizer.param_groups]
+
+
+def _probe(sched, optimizer):
+    """A loaded schedule must work: run two steps on a copy against a stand-in optimizer,
+    so a state that would fail (or write a bad rate) at the next fit fails here instead."""
+    if sched.interval not in ("epoch", "batch"):
+        raise ValueError(f"interval {sched.interval!r}")
+    if not isinstance(sched._last_lr, list) or \
+            len(sched._last_lr) != len(optimizer.param_groups):
+        raise ValueError("expected one rate per param group")
+    probe = copy.copy(sched)
+    probe.__dict__ = copy.deepcopy({k: v for k, v in sched.__dict__.items()
+                                    if k not in sched._not_state})
+    probe.optimizer = _Groups(optimizer)
+    for k in sched._not_state:
+        if k != "optimizer" and k in sched.__dict__:
+            setattr(probe, k, sched.__dict__[k])
+    for value in (1.0, 0.5):
+        if isinstance(probe, ClosedFormScheduler):
+            probe.lrs_at(probe.last_epoch)
+            probe.step()
+        else:
+            probe.step(value)
+        rates = [g["lr"] for g in probe.optimizer.param_groups]
+        if not all(isinstance(r, (int, float)) and not isinstance(r, bool)
+                   and math.isfinite(r) and r >= 0 for r in rates):
+            raise ValueError(f"it writes rates {rates}")
 
 
 def _load_history(f, data):
