@@ -207,6 +207,9 @@ def _rewrite_header(src, dst, edit):
     (lambda h: h["schedule"]["state"].update(last_epoch=None), "schedule"),
     (lambda h: h.update(model={"layer_sizes": [4, 5, 3]}), "architecture"),
     (lambda h: h["history"].update(nonsense=[1]), "history"),
+    (lambda h: h["history"].update(loss=["x", 1.0]), "history"),
+    (lambda h: h["history"].update(loss=[1.0]), "history"),
+    (lambda h: h["history"].update(stopped_at=[1, 2]), "history"),
     (lambda h: h.pop("meta"), "malformed"),
 ])
 def test_bad_checkpoint_headers(edit, match, files, tmp_path):

@@ -113,7 +113,8 @@ class _Best:
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs; with ``restore_best`` the model's parameters are set back to the best epoch's
-    when training ends (stopped or not; the optimizer keeps its last state).
+    when training ends (``on_train_end``: stopped or not, after every callback saw the last
+    epoch; the optimizer keeps its last state).
 
     ``mode``: "min", "max" or "auto" (max for names ending in metric/accuracy/r2).
     After fit: ``best``, ``best_epoch``, ``stopped_epoch`` (None if it never stopped).
@@ -156,8 +157,8 @@ class EarlyStopping(Callback):
             return False
         self.wait += 1
         if self.wait > self.patience:
+            # restored in on_train_end, after every callback has seen this epoch's state
             self.stopped_epoch = epoch
-            self._restore()
             return True
         return False
 
@@ -210,8 +211,9 @@ class ModelCheckpoint(Callback):
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"ModelCheckpoint: path {self.path!r} cannot be formatted "
                              f"from the logs ({e})") from None
+        # with History, save takes epoch (and batch, for an epoch cut short) from it
         written = save(path, self.model, self.optimizer, self.schedule, self.history,
-                       epoch=epoch + 1, **self.meta)
+                       epoch=None if self.history is not None else epoch + 1, **self.meta)
         if written in self.written:
             self.written.remove(written)
         self.written.append(written)

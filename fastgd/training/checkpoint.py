@@ -407,7 +407,22 @@ def _load_history(f, data):
     unknown = sorted(set(data) - names)
     if unknown:
         raise f.error(f"history: unknown fields {unknown}")
-    try:
-        return History(**data)
-    except (TypeError, ValueError) as e:
-        raise f.error(f"history: {e}") from None
+    for k, v in data.items():
+        default = next(fl for fl in dataclasses.fields(History) if fl.name == k)
+        if default.default_factory is list:
+            ok = isinstance(v, list) and all(
+                x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+                for x in v)
+        elif k in ("fast_path", "stopped_early"):
+            ok = isinstance(v, bool)
+        elif k == "stopped_at":
+            ok = v is None or (isinstance(v, tuple) and len(v) == 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v))
+        else:   # seed, metric_name
+            ok = v is None or isinstance(v, int if k == "seed" else str)
+        if not ok:
+            raise f.error(f"history: {k}: unexpected value {v!r}"[:300])
+    lengths = {len(v) for v in data.values() if isinstance(v, list)}
+    if len(lengths) > 1:
+        raise f.error("history: columns of different lengths")
+    return History(**data)
