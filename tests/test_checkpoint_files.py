@@ -243,3 +243,28 @@ def test_model_save_appends_npz_and_replaces_atomically(tmp_path):
     m.save(buf)
     buf.seek(0)
     np.testing.assert_array_equal(fastgd.MLP.load(buf)._flat, m._flat)
+
+
+def test_saving_through_a_symlink_replaces_the_link_not_its_target(tmp_path):
+    """The write is a rename over the path: a link named like the model file is replaced,
+    and the file it pointed at (training data, say) is left alone."""
+    data = tmp_path / "train.csv"
+    data.write_text("a,b\n1,2\n")
+    link = tmp_path / "model.npz"
+    link.symlink_to(data)
+    fastgd.MLP([2, 2], seed=0).save(link)
+    assert data.read_text() == "a,b\n1,2\n" and not link.is_symlink()
+    fastgd.MLP.load(link)
+
+
+def test_loading_never_unpickles(files, monkeypatch):
+    import pickle
+
+    def refuse(*args, **kw):
+        raise AssertionError("pickle used while loading")
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    ckpt = fastgd.load(files["checkpoint"])
+    np.testing.assert_array_equal(ckpt.model._flat, files["flat"])
+    fastgd.MLP.load(files["model"])
