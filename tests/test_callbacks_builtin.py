@@ -383,3 +383,22 @@ def test_readme_long_runs_example_runs(tmp_path, monkeypatch):
     assert {p.name for p in tmp_path.iterdir()} == {"run.npz", "run.csv", "history.csv",
                                                      "history.png"}
     assert fastgd.load("run.npz").epoch == len(namespace["history"])
+
+
+def test_reference_fit_runs_the_same_callbacks():
+    """fastgd.reference.fit calls the same hooks (set_context, on_train_end), honours
+    validation_split and train_metric, and agrees with fastgd.fit."""
+    X, y = _problem()
+    out = {}
+    for fit in (fastgd.fit, fastgd.reference.fit):
+        model = _model()
+        snap, es = Snapshots(), EarlyStopping(monitor="val_loss", patience=1)
+        h = fit(model, X, y, fastgd.SGD(model.parameters(), lr=0.5, momentum=0.9),
+                epochs=12, batch_size=4, seed=0, validation_split=0.25, train_metric=True,
+                callbacks=[snap, es])
+        np.testing.assert_array_equal(model._flat, snap.params[es.best_epoch])
+        assert snap.ends == 1 and all(v is not None for v in h.train_metric)
+        out[fit] = (model._flat.copy(), h)
+    (a, ha), (b, hb) = out.values()
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert ha.samples == hb.samples and ha.train_metric == hb.train_metric

@@ -338,3 +338,29 @@ def test_initial_batch_bad():
     for bad, exc in ((6, ValueError), (-1, ValueError), (1.0, TypeError)):
         with pytest.raises(exc, match="initial_batch"):
             fastgd.fit(model, X, y, opt, epochs=1, batch_size=8, initial_batch=bad)
+
+
+@pytest.mark.parametrize("sched_name", ["StepLR", "OneCycleLR-batch"])
+def test_reference_fit_resumes_mid_epoch_too(sched_name, tmp_path):
+    """The specification has the same mid-epoch semantics: stopped_at, no per-epoch step
+    for an epoch cut short, initial_batch; and the engine agrees with it."""
+    X, y, val = _problem()
+    runs = {}
+    for fit in (fastgd.fit, fastgd.reference.fit):
+        whole = _objects("Adam", sched_name)
+        fit(whole[0], X, y, whole[1], epochs=EPOCHS, batch_size=8, seed=11,
+            schedule=whole[2], validation_data=val)
+        part = _objects("Adam", sched_name)
+        h = fit(part[0], X, y, part[1], epochs=EPOCHS, batch_size=8, seed=11,
+                schedule=part[2], validation_data=val, callbacks=[StopAt(1, 2)],
+                callback_every=2)
+        assert h.stopped_at == (1, 2)
+        ckpt = fastgd.load(fastgd.save(tmp_path / "mid", *part, h))
+        resumed = (ckpt.model, ckpt.optimizer, ckpt.schedule)
+        fit(ckpt.model, X, y, ckpt.optimizer, epochs=EPOCHS - 1, batch_size=8, seed=11,
+            schedule=ckpt.schedule, validation_data=val, initial_epoch=1, initial_batch=2)
+        _assert_same_state(whole, resumed)
+        runs[fit] = whole
+    np.testing.assert_allclose(runs[fastgd.fit][0]._flat, runs[fastgd.reference.fit][0]._flat,
+                               rtol=1e-10, atol=1e-12)
+    assert runs[fastgd.fit][2].state_dict() == runs[fastgd.reference.fit][2].state_dict()
