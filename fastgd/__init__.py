@@ -16,17 +16,21 @@ from fastgd.optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Momentum,
                           Optimizer, RAdam, RMSprop, clip_grad_norm_, clip_grad_value_,
                           flat_parameters)
 from fastgd.training.train import fit
+from fastgd.training.checkpoint import Checkpoint, load, save
+from fastgd.training import callbacks
 from fastgd.lab import diagnostics, report, surfaces as functions
 
 # the lab's public names: `import fastgd.functions` and friends keep working
 _sys.modules[__name__ + ".functions"] = functions
 _sys.modules[__name__ + ".diagnostics"] = diagnostics
 _sys.modules[__name__ + ".report"] = report
+_sys.modules[__name__ + ".callbacks"] = callbacks   # `from fastgd.callbacks import ...`
 
 __all__ = [
     "__version__", "config", "show_config", "get_num_threads", "set_num_threads", "EWA",
     "ewa", "Optimizer", "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
     "Adamax", "NAdam", "RAdam", "clip_grad_norm_", "clip_grad_value_", "flat_parameters",
     "MLP", "LinearRegression", "LogisticRegression", "SoftmaxRegression", "fit", "History",
-    "NonFiniteLossError", "TrainingInterrupted", "datasets", "init", "schedules",
+    "NonFiniteLossError", "TrainingInterrupted", "datasets", "init", "schedules", "save",
+    "load", "Checkpoint", "callbacks",
 ]

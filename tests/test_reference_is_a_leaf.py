@@ -12,7 +12,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "fastgd"
 # shared by both sides, pure: validation, the epoch order, the validated fit call, History
 NEUTRAL = {"fastgd._checks", "fastgd.batching", "fastgd.training.fitcall",
            "fastgd.training.history"}
-EXTERNAL = {"numpy"}
+# matplotlib: imported only inside History.plot (an optional extra, never the fast path)
+EXTERNAL = {"numpy", "matplotlib"}
 
 
 def _path(module):

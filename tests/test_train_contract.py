@@ -483,8 +483,8 @@ def test_validation_metrics_equal_model_methods(output):
 def test_history_fields():
     X, y = make_data()
     m, o, h = train(X, y, epochs=2)
-    assert h.as_dict().keys() == {"epoch", "loss", "val_loss", "val_metric", "lr", "time",
-                                  "samples"}
+    assert h.as_dict().keys() == {"epoch", "loss", "train_metric", "val_loss", "val_metric",
+                                  "lr", "time", "samples"}
     assert h.lr == [0.01, 0.01] and h.samples == [37, 37]
     assert h.samples_per_second > 0 and all(t > 0 for t in h.time)
     # the last epoch's loss is the sample-weighted mean of its batch losses plus the

@@ -14,7 +14,9 @@ from fastgd import init as _init
 
 from fastgd.model import _engine
 
+from fastgd._runtime import owners as _owners
 from fastgd._runtime import threads as _threads
+from fastgd._runtime.npzio import NpzReader, write_npz
 from fastgd.optim.utils import flat_parameters
 from fastgd.reference import mlp as ref
 
@@ -64,6 +66,7 @@ class MLP:
         # the engine's gradient scratch space (after a batch-1 fit it holds no complete
         # gradient: the weight gradients are made inside the update); loss_and_grads fills it
         self._grad_flat, self._grads = flat_parameters(shapes, dtype)
+        _owners.register(self, self._params)    # so a pickled optimizer finds its model
         self.initialize(init_fn, seed)
 
     @property
@@ -215,21 +218,77 @@ class MLP:
         return "r2" if self.output == "linear" else "accuracy"
 
     # ------------------------------------------------------------ persistence
+    def _config(self):
+        """The architecture, as plain data (what a model file and a checkpoint store)."""
+        return {"layer_sizes": list(self.layer_sizes), "activation": self.activation,
+                "output": self.output, "dtype": self.dtype.name, "alpha": self.alpha}
+
+    def _file_arrays(self):
+        c = self._config()
+        return {"layer_sizes": np.array(c["layer_sizes"], dtype=np.int64),
+                "activation": np.array(c["activation"]), "output": np.array(c["output"]),
+                "alpha": np.array(c["alpha"]), "dtype": np.array(c["dtype"]),
+                "params": self._flat}
+
     def save(self, path):
-        """Write architecture and parameters to an .npz file."""
-        np.savez(path, layer_sizes=np.array(self.layer_sizes), activation=self.activation,
-                 output=self.output, alpha=self.alpha, dtype=str(self.dtype), params=self._flat)
+        """Write architecture and parameters to an .npz file (``.npz`` is appended when
+        missing). The file is replaced atomically: a crash mid-write leaves the old one."""
+        return write_npz(path, self._file_arrays())
 
     @classmethod
     def load(cls, path):
-        with np.load(path, allow_pickle=False) as f:
-            model = cls([int(s) for s in f["layer_sizes"]], activation=str(f["activation"]),
-                        output=str(f["output"]), dtype=str(f["dtype"]), alpha=float(f["alpha"]),
-                        init="zeros")
-            if f["params"].shape != model._flat.shape:
-                raise ValueError(f"{path}: parameter count does not match its layer sizes")
-            model._flat[...] = f["params"]
+        """A model from :meth:`save`'s file (or a checkpoint's). Reads no pickle; a
+        truncated, corrupted or hostile file raises ``ValueError`` naming the file and the
+        problem, before anything is allocated from the sizes it declares."""
+        with NpzReader(path, "model file") as f:
+            return cls._from_npz(f)
+
+    @classmethod
+    def _from_npz(cls, f):
+        sizes = f.read("layer_sizes", dtype="iu", ndim=1,
+                       max_bytes=8 * (_engine.MAX_LAYERS_SUPPORTED + 1))
+        config = {"layer_sizes": [int(s) for s in sizes],
+                  "activation": f.read_str("activation", 64),
+                  "output": f.read_str("output", 64), "dtype": f.read_str("dtype", 16)}
+        alpha = f.read("alpha", dtype="fi", ndim=0)
+        config["alpha"] = float(alpha)
+        try:
+            _check_sizes(config["layer_sizes"])
+            dtype = np.dtype(config["dtype"])
+            if dtype not in _FLOATS:
+                raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+        except (TypeError, ValueError) as e:
+            raise f.error(f"{e}") from None
+        n_params = sum(a * b + b for a, b in zip(config["layer_sizes"][:-1],
+                                                 config["layer_sizes"][1:]))
+        shape, got = f.info("params")
+        if shape != (n_params,) or got != dtype:
+            raise f.error(f"params: parameter count does not match its layer sizes "
+                          f"({config['layer_sizes']} need {n_params} of {dtype}, the file "
+                          f"holds shape {shape} of {got})")
+        params = f.read("params", dtype=dtype, shape=(n_params,))
+        if not np.isfinite(params).all():
+            raise f.error("params: contains NaN or inf")
+        try:
+            model = cls._from_config(config)
+        except (TypeError, ValueError) as e:
+            raise f.error(f"{e}") from None
+        model._flat[...] = params
         return model
+
+    @classmethod
+    def _from_config(cls, config, obj=None):
+        model = MLP.__new__(cls) if obj is None else obj
+        MLP.__init__(model, config["layer_sizes"], activation=config["activation"],
+                     output=config["output"], dtype=config["dtype"], alpha=config["alpha"],
+                     init="zeros")
+        return model
+
+    def __reduce__(self):
+        # pickled through the model file's state, so the parameters come back as views of
+        # one flat buffer (a plain pickle would make each view its own copy)
+        extra = {k: v for k, v in self.__dict__.items() if k not in _PICKLED}
+        return (_unpickle, (type(self), self._config(), self._flat, extra))
 
     def copy(self):
         other = MLP(self.layer_sizes, self.activation, self.output, "zeros", self.dtype,
@@ -240,6 +299,17 @@ class MLP:
     def __repr__(self):
         return (f"{type(self).__name__}(layer_sizes={self.layer_sizes}, activation="
                 f"{self.activation!r}, output={self.output!r}, dtype={self.dtype.name})")
+
+
+_PICKLED = ("layer_sizes", "activation", "output", "dtype", "alpha", "_flat", "_params",
+            "_grad_flat", "_grads")
+
+
+def _unpickle(cls, config, flat, extra):
+    model = cls._from_config(config)
+    model._flat[...] = flat
+    model.__dict__.update(extra)
+    return model
 
 
 def LinearRegression(n_features, n_outputs=1, **kw):

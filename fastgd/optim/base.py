@@ -14,6 +14,7 @@ import operator
 import numpy as np
 
 from fastgd import _checks
+from fastgd._runtime import owners as _owners
 from fastgd._runtime import threads as _threads
 from fastgd._runtime.aligned import aligned_full
 from fastgd.optim import _optim
@@ -286,6 +287,38 @@ class Optimizer:
     def __repr__(self):
         hyper = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
         return f"{type(self).__name__}({hyper})"
+
+    # ----------------------------------------------------------------- pickling
+    def __reduce__(self):
+        """Pickled through :meth:`state_dict` (a checkpoint's state); each group's parsed C
+        rule is rebuilt at the next step. A parameter of a fastgd model is stored as
+        "parameter i of that model", so pickling ``(model, optimizer)`` together gives back
+        an optimizer bound to the unpickled model's parameters."""
+        refs = [[_param_ref(p) for p in g["params"]] for g in self.param_groups]
+        extra = {k: v for k, v in self.__dict__.items() if k not in _PICKLED}
+        return (_unpickle, (type(self), self.defaults, self.n_threads, refs,
+                            self.state_dict(), extra))
+
+
+_PICKLED = ("defaults", "n_threads", "param_groups", "_group_state")
+
+
+def _param_ref(p):
+    owned = _owners.owner_of(p)
+    return ("array", p) if owned is None else ("owned",) + owned
+
+
+def _unpickle(cls, defaults, n_threads, refs, state_dict, extra):
+    groups = []
+    for group_refs, saved in zip(refs, state_dict["param_groups"]):
+        params = [r[1].parameters()[r[2]] if r[0] == "owned" else r[1] for r in group_refs]
+        groups.append({**{k: v for k, v in saved.items() if k != "params"}, "params": params})
+    opt = cls.__new__(cls)
+    Optimizer.__init__(opt, groups, defaults)
+    opt.n_threads = n_threads
+    opt.__dict__.update(extra)
+    opt.load_state_dict(state_dict)
+    return opt
 
 
 def _list_key(group):

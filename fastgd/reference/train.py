@@ -20,23 +20,48 @@ from fastgd.training.history import History, NonFiniteLossError
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
-        loss=None, initial_epoch=0, initial_batch=0, n_threads=None, callback_every=None):
+        loss=None, initial_epoch=0, n_threads=None, callback_every=None,
+        validation_split=None, train_metric=False, initial_batch=0):
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
-                      loss=loss, initial_epoch=initial_epoch, initial_batch=initial_batch,
-                      callback_every=callback_every)
+                      loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
+                      validation_split=validation_split, train_metric=train_metric,
+                      initial_batch=initial_batch)
     history = History(seed=run.seed, metric_name=model.metric_name, fast_path=False)
-    nb, every, first = run.n_batches, run.callback_every, run.initial_batch
+    nb, every = run.n_batches, run.callback_every
+    for cb in run.callbacks:      # the callback protocol's optional hooks
+        if hasattr(cb, "set_context"):
+            cb.set_context(model, optimizer, schedule, history, epochs=run.epochs,
+                           initial_epoch=run.initial_epoch, n_batches=nb)
+    try:
+        _epochs(run, history, nb, every)
+    except BaseException:
+        for cb in run.callbacks:
+            if hasattr(cb, "close"):
+                cb.close()
+        raise
+    for cb in run.callbacks:
+        if hasattr(cb, "on_train_end"):
+            cb.on_train_end(history)
+    return history
+
+
+def _epochs(run, history, nb, every):
+    model, optimizer, schedule = run.model, run.optimizer, run.schedule
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
+        start = run.initial_batch if epoch == run.initial_epoch else 0   # resumed mid-epoch
         order = batching.epoch_order(run.n, run.seed, epoch, run.shuffle)
+        if run.rows is not None:           # validation_split: the kept rows, reordered
+            order = run.rows[order]
         saved = ([p.copy() for p in model.parameters()], optimizer.state_dict(),
                  None if schedule is None else schedule.state_dict())
         lr = float(optimizer.param_groups[0]["lr"])
-        lrs = batch_lrs(schedule, nb, first)
-        loss_sum, rows, stop, seconds, b = 0.0, 0, False, 0.0, first
+        lrs = batch_lrs(schedule, nb - start)
+        lrs = None if lrs is None else [None] * start + lrs
+        loss_sum, rows, stop, seconds, b = 0.0, 0, False, 0.0, 0
         t0 = time.perf_counter()
-        for b in range(first, nb):
+        for b in range(start, nb):
             idx = order[b * run.batch_size:(b + 1) * run.batch_size]
             if lrs is not None:
                 for group, group_lr in zip(optimizer.param_groups, lrs[b]):
@@ -50,7 +75,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 optimizer.step(_in_optimizer_order(model, optimizer, grads))
             loss_sum += value * len(idx)
             rows += len(idx)
-            if every and (b + 1 - first) % every == 0 and b + 1 < nb:
+            if every and (b + 1 - start) % every == 0 and b + 1 < nb:
                 seconds += time.perf_counter() - t0
                 stop = callbacks_stop(run.callbacks, epoch, {
                     "epoch": epoch, "batches": b + 1, "n_batches": nb, "samples": rows,
@@ -60,15 +85,23 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 if stop:
                     break
         seconds += time.perf_counter() - t0
-        if all(np.isfinite(p).all() for p in model.parameters()) is False:
+        if not all(np.isfinite(p).all() for p in model.parameters()):
             _restore(model, optimizer, schedule, saved)      # the last update diverged
             raise NonFiniteLossError(epoch, b, nb, history, what="state")
         if lrs is not None:
-            schedule.advance((b + 1 if stop else nb) - first)
-        first = 0
+            schedule.advance((b + 1 if stop else nb) - start)
+        if stop:                           # where a resume starts: initial_batch=b + 1
+            history.stopped_at = (epoch, b + 1)
         params = model.parameters()
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(params, model.alpha)}
+        if run.train_metric:
+            kept = slice(None) if run.rows is None else run.rows
+            logits, _ = ref.forward(params, np.asarray(run.X[kept], model.dtype),
+                                    model.activation)
+            logs["train_metric"] = ref.metric(
+                logits, None if run.labels is None else run.labels[kept],
+                None if run.Y is None else run.Y[kept], model.output)
         if run.val is not None:
             Xv, labels, Yv = run.val
             logits, _ = ref.forward(params, np.asarray(Xv, model.dtype), model.activation)
@@ -76,7 +109,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
             logs["val_loss"] = ref.data_loss_and_dlogits(logits, targets, model.output)[0] \
                 + ref.l2_penalty(params, model.alpha)
             logs["val_metric"] = ref.metric(logits, labels, Yv, model.output)
-        if schedule is not None:
+        if schedule is not None and not stop:   # per-epoch steps count whole epochs
             if not hasattr(schedule, "lr_at"):
                 schedule.step(logs.get("val_loss", logs["loss"]))   # ReduceLROnPlateau
             elif schedule.interval == "epoch":
@@ -88,7 +121,6 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         if callbacks_stop(run.callbacks, epoch, logs) or stop:
             history.stopped_early = True
             break
-    return history
 
 
 def _loss_and_grads(run, Xb, targets):

@@ -110,9 +110,11 @@ class LRScheduler:
         """Restore a dict from :meth:`state_dict` of the same class and optimizer layout.
 
         The key set must match exactly and per-group lists must have one entry per param
-        group; on a mismatch ``ValueError`` is raised and nothing changes. The optimizer's
-        rates are not touched (torch convention: they come back with the optimizer's own
-        state dict); the next ``step()`` writes from the loaded state.
+        group; on a mismatch ``ValueError`` is raised and nothing changes. The loaded rates
+        (``get_last_lr()``) are written into the optimizer, so the order in which optimizer
+        and schedule are rebuilt does not matter: torch leaves the rates alone, and there a
+        schedule built after loading the optimizer's state (its constructor writes the base
+        rate) starts the resumed run at the base rate.
         """
         if not isinstance(state_dict, dict):
             raise TypeError(f"state_dict: expected a dict, got {type(state_dict).__name__}")
@@ -128,6 +130,7 @@ class LRScheduler:
                 raise ValueError(f"state_dict[{key!r}] has {len(state_dict[key])} entries, "
                                  f"the optimizer has {n_groups} param groups")
         self.__dict__.update(copy.deepcopy(state_dict))
+        self._write_lrs(self._last_lr)
 
 
 class ClosedFormScheduler(LRScheduler):

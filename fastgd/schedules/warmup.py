@@ -83,9 +83,12 @@ class LinearWarmup(ClosedFormScheduler):
             return
         # Check both before changing either, so a bad dict changes nothing.
         backup = self.after.state_dict()
+        rates = [g["lr"] for g in self.optimizer.param_groups]   # loading writes rates
         self.after.load_state_dict(after_state)
         try:
             super().load_state_dict(own)
         except Exception:
             self.after.load_state_dict(backup)
+            for group, lr in zip(self.optimizer.param_groups, rates):
+                group["lr"] = lr
             raise

@@ -10,6 +10,8 @@ per fit, validation data included.
 """
 from dataclasses import dataclass
 
+import numpy as np
+
 from fastgd import _checks, batching
 
 __all__ = ["FitCall", "prepare_fit"]
@@ -18,7 +20,9 @@ __all__ = ["FitCall", "prepare_fit"]
 @dataclass(frozen=True)
 class FitCall:
     """Everything a training loop needs, checked. ``labels`` (int64 class ids) or ``Y``
-    (float targets) is set, the other None; ``val`` is None or (X, labels, Y)."""
+    (float targets) is set, the other None; ``val`` is None or (X, labels, Y). ``rows``:
+    None (train on every row of X) or the sorted training rows left by
+    ``validation_split``; ``n`` counts the rows trained on."""
     model: object
     X: object
     labels: object
@@ -36,8 +40,10 @@ class FitCall:
     drop_last: bool
     loss: object
     initial_epoch: int
-    initial_batch: int
     callback_every: int
+    rows: object = None
+    train_metric: bool = False
+    initial_batch: int = 0
 
     @property
     def n_batches(self):
@@ -52,11 +58,18 @@ class FitCall:
 
 def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 schedule=None, callbacks=(), validation_data=None, verbose=0,
-                drop_last=False, loss=None, initial_epoch=0, initial_batch=0,
-                callback_every=None):
+                drop_last=False, loss=None, initial_epoch=0, callback_every=None,
+                validation_split=None, train_metric=False, initial_batch=0):
     """Check every argument of a fit call before anything is touched; a FitCall."""
     if not callable(getattr(model, "encode_targets", None)):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
+    if validation_split is not None:
+        validation_split = _checks.real(validation_split, "validation_split", low=0.0,
+                                        high=1.0, low_open=True, high_open=True)
+        if validation_data is not None:
+            raise ValueError("validation_split: expected None when validation_data is "
+                             f"given, got {validation_split!r}")
+    train_metric = _checks.flag(train_metric, "train_metric")
     X = model.check_X(X)
     labels, Y = model.encode_targets(y, X.shape[0])
     epochs = _checks.integer(epochs, "epochs", low=0)
@@ -66,33 +79,55 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
     verbose = _checks.integer(verbose, "verbose", low=0)
     if callback_every is not None:
         callback_every = _checks.integer(callback_every, "callback_every", low=1)
+    seed = batching.new_seed() if seed is None else _checks.integer(seed, "seed", low=0)
+    rows, val = None, None
+    if validation_split is not None:
+        rows, val_rows = _validation_rows(X.shape[0], labels, validation_split, seed)
+        val = (X[val_rows], None if labels is None else labels[val_rows],
+               None if Y is None else Y[val_rows])
+    n = X.shape[0] if rows is None else len(rows)
     _check_optimizer(model, optimizer)
-    _check_schedule(schedule, optimizer, X.shape[0], batch_size, drop_last, epochs)
+    _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs, initial_batch)
     if loss is not None and not callable(loss):
         raise TypeError(f"loss: expected None or a callable, got {loss!r}")
     callbacks = _check_callbacks(callbacks)
-    val = None
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise TypeError("validation_data: expected a pair (X_val, y_val)")
         Xv = model.check_X(validation_data[0], "validation_data[0]")
         val = (Xv, *model.encode_targets(validation_data[1], Xv.shape[0],
                                          "validation_data[1]"))
-    n = X.shape[0]
     if drop_last and batch_size > n:
         raise ValueError(f"batch_size: expected at most {n} (the samples) with "
                          f"drop_last=True, got {batch_size}")
-    per_epoch = batching.n_batches(n, batch_size, drop_last)
-    if initial_batch and (initial_batch >= per_epoch or epochs == 0):
-        raise ValueError(f"initial_batch: expected 0 <= initial_batch < {per_epoch} (the "
-                         f"batches of an epoch) with epochs >= 1, got {initial_batch}")
-    seed = batching.new_seed() if seed is None else _checks.integer(seed, "seed", low=0)
+    if initial_batch and initial_batch >= batching.n_batches(n, batch_size, drop_last):
+        raise ValueError(f"initial_batch: expected an int below the epoch's "
+                         f"{batching.n_batches(n, batch_size, drop_last)} batches, got "
+                         f"{initial_batch}")
     return FitCall(model=model, X=X, labels=labels, Y=Y, n=n, optimizer=optimizer,
                    schedule=schedule, epochs=epochs, batch_size=batch_size,
                    shuffle=bool(shuffle), seed=seed, callbacks=callbacks, val=val,
                    verbose=verbose, drop_last=bool(drop_last), loss=loss,
-                   initial_epoch=initial_epoch, initial_batch=initial_batch,
-                   callback_every=callback_every)
+                   initial_epoch=initial_epoch, callback_every=callback_every, rows=rows,
+                   train_metric=train_metric, initial_batch=initial_batch)
+
+
+def _validation_rows(n, labels, fraction, seed):
+    """(training rows, validation rows), both sorted: ``round(fraction * n_c)`` rows of
+    each class c held out (stratified; regression: of all rows), drawn by a generator
+    seeded from fit's seed alone -- so a resumed run (same seed) holds out the same rows.
+    The stream differs from every epoch's order (``default_rng([seed, epoch])``)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5EED,)))
+    groups = [np.arange(n)] if labels is None else \
+        [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    held = [rng.permutation(g)[:int(round(fraction * len(g)))] for g in groups]
+    val = np.sort(np.concatenate(held)).astype(np.int64)
+    if len(val) == 0 or len(val) == n:
+        raise ValueError(f"validation_split: expected a fraction that leaves rows on both "
+                         f"sides of {n} samples, got {fraction!r} ({len(val)} held out)")
+    keep = np.ones(n, dtype=bool)
+    keep[val] = False
+    return np.flatnonzero(keep).astype(np.int64), val
 
 
 def _check_optimizer(model, optimizer):
@@ -105,7 +140,7 @@ def _check_optimizer(model, optimizer):
                          "holding other arrays")
 
 
-def _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs):
+def _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs, initial_batch=0):
     """Refuse, before training, a schedule that fit cannot follow to the end."""
     if schedule is None:
         return
@@ -125,8 +160,9 @@ def _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs):
                          "interval='epoch')")
     per_epoch = batching.n_batches(n, batch_size, drop_last) \
         if schedule.interval == "batch" else 1
+    skipped = initial_batch if schedule.interval == "batch" else 0
     try:   # the step after the last epoch computes this one too
-        schedule.lrs_at(schedule.last_epoch + epochs * per_epoch)
+        schedule.lrs_at(schedule.last_epoch + epochs * per_epoch - skipped)
     except ValueError as e:
         raise ValueError(f"schedule: does not cover this fit ({epochs} epochs of "
                          f"{per_epoch} step(s)): {e}") from None
@@ -144,14 +180,13 @@ def _check_callbacks(callbacks):
     return callbacks
 
 
-def batch_lrs(schedule, n_batches, first=0):
-    """Per-batch learning rates (one list per param group) of batches [first, n_batches)
-    of an epoch for a per-batch schedule (entry b is batch b's; None before ``first``),
-    else None: the schedule's closed form, evaluated once per epoch."""
+def batch_lrs(schedule, n_batches):
+    """Per-batch learning rates (one list per param group) of one epoch for a per-batch
+    schedule, else None: the schedule's closed form, evaluated once per epoch."""
     if schedule is None or schedule.interval != "batch":
         return None
-    start = schedule.last_epoch - first
-    return [None] * first + [schedule.lrs_at(start + j) for j in range(first, n_batches)]
+    start = schedule.last_epoch
+    return [schedule.lrs_at(start + j) for j in range(n_batches)]
 
 
 def callbacks_stop(callbacks, epoch, logs, hook="on_epoch_end"):

@@ -1,5 +1,11 @@
 """What fit returns: one row of numbers per epoch."""
+import csv
+import io
+import os
 from dataclasses import dataclass, field
+
+_COLUMNS = ("epoch", "loss", "train_metric", "val_loss", "val_metric", "lr", "time",
+            "samples")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -38,23 +44,29 @@ class TrainingInterrupted(KeyboardInterrupt):
 class History:
     """Per-epoch training record. ``loss`` is the sample-weighted mean of the epoch's batch
     losses plus the L2 penalty at the epoch's end; ``lr`` the rate the epoch started with;
-    ``time`` its wall-clock seconds (training only, validation excluded)."""
+    ``time`` its wall-clock seconds (training only, validation excluded); ``train_metric``
+    the model's metric (``metric_name``) on the training data, when fit measured it.
+    ``stopped_at``: ``(epoch, batches applied)`` when a callback stopped training within
+    an epoch, i.e. ``fit(initial_epoch=epoch, initial_batch=batches)`` resumes it."""
     seed: int = None
     metric_name: str = None
     fast_path: bool = True
     epoch: list = field(default_factory=list)
     loss: list = field(default_factory=list)
+    train_metric: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
     val_metric: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     time: list = field(default_factory=list)
     samples: list = field(default_factory=list)
     stopped_early: bool = False
-    # (epoch, batches done) when Ctrl-C stopped fit mid-epoch; the last row is that part
-    interrupted: tuple = None
+    # (epoch, batch) where a resume starts when fit stopped mid-epoch: a callback asked,
+    # or Ctrl-C (then ``interrupted`` is True and the last row is that part of the epoch)
+    stopped_at: tuple = None
+    interrupted: bool = False
 
     def append(self, logs):
-        for key in ("epoch", "loss", "val_loss", "val_metric", "lr", "time", "samples"):
+        for key in _COLUMNS:
             getattr(self, key).append(logs.get(key))
 
     @property
@@ -63,8 +75,67 @@ class History:
         return sum(self.samples) / seconds if seconds > 0 else float("nan")
 
     def as_dict(self):
-        return {k: getattr(self, k) for k in ("epoch", "loss", "val_loss", "val_metric", "lr",
-                                              "time", "samples")}
+        return {k: getattr(self, k) for k in _COLUMNS}
 
     def __len__(self):
         return len(self.epoch)
+
+    def to_csv(self, path=None):
+        """One row per epoch (columns: epoch, loss, train_metric, val_loss, val_metric, lr,
+        time, samples; a value not measured is empty; floats with ``repr``, so they read
+        back exactly). ``path``: a file name or an open text file; None returns the text."""
+        out = io.StringIO() if path is None else None
+        f = out if path is None else path if hasattr(path, "write") else \
+            open(os.fspath(path), "w", newline="")
+        try:
+            w = csv.writer(f)
+            w.writerow(_COLUMNS)
+            for row in zip(*(getattr(self, k) for k in _COLUMNS)):
+                w.writerow(["" if v is None else repr(v) if isinstance(v, float) else v
+                            for v in row])
+        finally:
+            if f is not out and not hasattr(path, "write"):
+                f.close()
+        return out.getvalue() if out is not None else path
+
+    def plot(self, path=None, ax=None):
+        """Loss curves (training and validation) and, on a second panel, the metric per
+        epoch. Needs matplotlib (``pip install fastgd[plot]``), imported only here.
+
+        ``ax``: a matplotlib Axes (or a pair) to draw into; otherwise a new Figure on its
+        own Agg canvas is made (pyplot and the user's backend are not touched) and returned.
+        ``path``: also save the figure there."""
+        try:
+            from matplotlib.figure import Figure
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install fastgd[plot]") \
+                from None
+        has_metric = any(v is not None for v in self.train_metric + self.val_metric)
+        if ax is None:
+            fig = Figure(figsize=(10 if has_metric else 5.5, 3.8), layout="constrained")
+            FigureCanvasAgg(fig)
+            axes = list(fig.subplots(1, 2 if has_metric else 1, squeeze=False)[0])
+        else:
+            axes = list(ax) if isinstance(ax, (list, tuple)) else [ax]
+            fig = axes[0].figure
+        epochs = [e + 1 for e in self.epoch]
+
+        def curve(a, values, label):
+            pts = [(e, v) for e, v in zip(epochs, values) if v is not None]
+            if pts:
+                a.plot(*zip(*pts), marker="o" if len(pts) < 30 else None, label=label)
+
+        curve(axes[0], self.loss, "training")
+        curve(axes[0], self.val_loss, "validation")
+        axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
+        axes[0].legend()
+        if has_metric and len(axes) > 1:
+            curve(axes[1], self.train_metric, "training")
+            curve(axes[1], self.val_metric, "validation")
+            axes[1].set(xlabel="epoch", ylabel=self.metric_name or "metric",
+                        title=self.metric_name or "metric")
+            axes[1].legend()
+        if path is not None:
+            fig.savefig(path)
+        return fig

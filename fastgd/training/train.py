@@ -19,28 +19,38 @@ from fastgd._runtime import threads as _threads
 from fastgd.model.mlp import MLP
 from fastgd.optim.base import Optimizer
 from fastgd.reference import mlp as ref
+from fastgd.training import callbacks as _callbacks
 from fastgd.training.fitcall import batch_lrs, callbacks_stop, prepare_fit
 from fastgd.training.history import History, NonFiniteLossError, TrainingInterrupted
 
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
-        loss=None, initial_epoch=0, initial_batch=0, n_threads=None, callback_every=None):
+        loss=None, initial_epoch=0, n_threads=None, callback_every=None,
+        validation_split=None, train_metric=False, initial_batch=0):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
     anything between is mini-batch; the last partial batch is used unless ``drop_last``.
     Epoch e's order is ``batching.epoch_order(len(X), seed, e, shuffle)``, so
     ``initial_epoch=k`` resumes a run with the batches it would have seen, and
-    ``initial_batch=j`` resumes epoch k after its first j batches (a mid-epoch checkpoint).
     Ctrl-C is seen within ~25 ms plus one batch: fit stops after that batch and raises
-    :class:`TrainingInterrupted` (a KeyboardInterrupt) with everything consistent.
+    :class:`TrainingInterrupted` (a KeyboardInterrupt) with model, optimizer, schedule and
+    History agreeing with the batches applied (``History.stopped_at`` says where to resume).
+    ``initial_batch=b`` starts epoch k at its batch b (a run stopped mid-epoch: see
+    ``History.stopped_at``).
     schedule: a fastgd schedule attached to ``optimizer``, stepped per epoch or per batch
     (its ``interval``); ReduceLROnPlateau is stepped with the validation loss (or the
     training loss without validation data). callbacks: callables ``cb(epoch, logs)`` or
     objects with ``on_epoch_end(epoch, logs)``; returning True stops training. With
     ``callback_every=N`` the C loop also returns to Python every N batches and calls
     ``on_batches_end(epoch, logs)`` of the callbacks that have it (True stops there).
+    A callback's optional ``set_context(model, optimizer, schedule, history, **info)`` is
+    called once before the first epoch and ``on_train_end(history)`` after the last (see
+    fastgd.training.callbacks). validation_split: a fraction of the rows held out for
+    validation instead of ``validation_data``: stratified by class, drawn from ``seed``
+    (the same rows on a resumed run). train_metric: also measure the model's metric on the
+    training rows after each epoch (one more forward pass over them; History.train_metric).
     loss: None (the model's own) or ``f(logits, targets) -> (mean_loss, dL/dlogits)``.
     X may be float32/float64, C- or F-ordered, or a numpy.memmap: batches are gathered
     (and converted to the model's dtype) row by row; X is never copied whole.
@@ -50,8 +60,9 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
-                      loss=loss, initial_epoch=initial_epoch, initial_batch=initial_batch,
-                      callback_every=callback_every)
+                      loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
+                      validation_split=validation_split, train_metric=train_metric,
+                      initial_batch=initial_batch)
     n_threads = _threads.resolve(n_threads)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
@@ -173,22 +184,36 @@ def _finite_state(model, optimizer):
 
 def run_epochs(run, runner, fast_path):
     """The once-per-epoch loop shared by the engine and the per-batch fallback."""
+    history = History(seed=run.seed, metric_name=run.model.metric_name, fast_path=fast_path)
+    nb = batching.n_batches(run.n, run.batch_size, run.drop_last)
+    every = _callbacks.start(run, history, nb)
+    try:
+        _epochs(run, runner, history, nb, every)
+    except BaseException:
+        _callbacks.abort(run.callbacks)
+        raise
+    _callbacks.end(run.callbacks, history)
+    return history
+
+
+def _epochs(run, runner, history, nb, every):
     model, optimizer, schedule = run.model, run.optimizer, run.schedule
-    history = History(seed=run.seed, metric_name=model.metric_name, fast_path=fast_path)
-    nb = run.n_batches
-    every = run.callback_every or max(nb, 1)
-    first = run.initial_batch
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
+        # a run resumed mid-epoch starts its first epoch at initial_batch; a per-batch
+        # schedule then stands at that batch (a stop advances it by the batches applied)
+        start = run.initial_batch if epoch == run.initial_epoch else 0
         order = batching.epoch_order(run.n, run.seed, epoch, run.shuffle)
-        saved = (model._flat.copy(),
-                 optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
+        if run.rows is not None:       # validation_split: epoch orders over the kept rows
+            order = run.rows[order]
+        saved = (model._flat.copy(), optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
                  schedule.state_dict() if schedule is not None else None)
         lr = float(optimizer.param_groups[0]["lr"])
-        lrs = batch_lrs(schedule, nb, first)
-        loss_sum, rows, bad, stop, seconds, b1 = 0.0, 0, -1, False, 0.0, first
+        lrs = batch_lrs(schedule, nb - start)
+        lrs = None if lrs is None else [None] * start + lrs
+        loss_sum, rows, bad, stop, seconds, b1 = 0.0, 0, -1, False, 0.0, start
         pending = None   # a signal in the epoch's last batch: finish the epoch, then raise
-        for b0 in range(first, nb, every):
-            b1 = min(nb, b0 + every)
+        for b0 in range(start, nb, every or max(nb, 1)):
+            b1 = min(nb, b0 + (every or nb))
             t0 = time.perf_counter()
             try:
                 part_loss, part_rows, bad = runner(order, b0, b1, lrs)
@@ -196,7 +221,7 @@ def run_epochs(run, runner, fast_path):
                 if b0 + stopped.done < nb:
                     seconds += time.perf_counter() - t0
                     _interrupted(run, history, epoch, b0 + stopped.done, lrs is not None,
-                                 first, loss_sum + stopped.loss_sum, rows + stopped.rows,
+                                 start, loss_sum + stopped.loss_sum, rows + stopped.rows,
                                  lr, seconds, stopped.cause)
                 pending, part_loss, part_rows, bad = (stopped.cause, stopped.loss_sum,
                                                       stopped.rows, -1)
@@ -204,7 +229,7 @@ def run_epochs(run, runner, fast_path):
             loss_sum, rows = loss_sum + part_loss, rows + part_rows
             if bad >= 0:
                 break
-            if run.callback_every and b1 < nb:
+            if every and b1 < nb:
                 stop = callbacks_stop(run.callbacks, epoch, {
                     "epoch": epoch, "batches": b1, "n_batches": nb, "samples": rows,
                     "loss": loss_sum / max(rows, 1), "lr": lr, "time": seconds},
@@ -222,13 +247,16 @@ def run_epochs(run, runner, fast_path):
                 schedule.load_state_dict(saved[2])
             raise NonFiniteLossError(epoch, bad, nb, history, what=what)
         if lrs is not None:
-            schedule.advance((b1 if stop else nb) - first)
-        first = 0
+            schedule.advance((b1 if stop else nb) - start)
+        if stop:                       # stopped mid-epoch: where a resume starts
+            history.stopped_at = (epoch, b1)
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(model.parameters(), model.alpha)}
+        if run.train_metric:
+            logs["train_metric"] = _train_metric(run)
         if run.val is not None:   # one forward pass gives both
             logs["val_loss"], logs["val_metric"] = model._loss_and_metric(*run.val)
-        if schedule is not None:
+        if schedule is not None and not stop:    # per-epoch steps count whole epochs
             if hasattr(schedule, "lr_at"):
                 if schedule.interval == "epoch":
                     schedule.step()
@@ -238,14 +266,13 @@ def run_epochs(run, runner, fast_path):
         if run.verbose:
             _print_epoch(logs, run, model)
         if pending is not None:
-            history.interrupted = (epoch + 1, 0)
+            history.stopped_at, history.interrupted = (epoch + 1, 0), True
             if isinstance(pending, KeyboardInterrupt):
                 raise TrainingInterrupted(epoch + 1, 0, history) from pending
             raise pending
         if callbacks_stop(run.callbacks, epoch, logs) or stop:
             history.stopped_early = True
             break
-    return history
 
 
 def _interrupted(run, history, epoch, batch, per_batch_schedule, first, loss_sum, rows, lr,
@@ -258,10 +285,17 @@ def _interrupted(run, history, epoch, batch, per_batch_schedule, first, loss_sum
     history.append({"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                     "loss": loss_sum / max(rows, 1)
                     + ref.l2_penalty(model.parameters(), model.alpha)})
-    history.interrupted = (epoch, batch)
+    history.stopped_at, history.interrupted = (epoch, batch), True
     if isinstance(cause, KeyboardInterrupt):
         raise TrainingInterrupted(epoch, batch, history) from cause
     raise cause
+
+
+def _train_metric(run):
+    rows = slice(None) if run.rows is None else run.rows
+    X = run.X if run.rows is None else run.X[rows]
+    return run.model._loss_and_metric(X, None if run.labels is None else run.labels[rows],
+                                      None if run.Y is None else run.Y[rows])[1]
 
 
 def _print_epoch(logs, run, model):
