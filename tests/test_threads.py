@@ -137,3 +137,31 @@ def test_others_busy_sees_a_competing_process(fresh):
         hog.kill()
         hog.wait()
     assert others >= 0.6, others           # it ran (nearly) all the window on that CPU
+
+
+def test_bench_follows_the_default_on_a_loaded_machine(fresh, monkeypatch):
+    """`fastgd bench` without --threads takes the automatic default, so a neighbour holding
+    a CPU makes it bench 1 thread (not a team that waits for a descheduled thread)."""
+    from fastgd.cli import bench
+    monkeypatch.setattr(T._openmp, "omp_max_threads", lambda: 2)
+    monkeypatch.setattr(T, "_affinity", lambda: frozenset({0, 1}))
+    monkeypatch.setattr(T, "_cgroup_quota", lambda: None)
+    monkeypatch.setattr(T, "_others_busy", lambda c: 1.0)
+    monkeypatch.setattr(bench, "_torch", lambda: None)
+    monkeypatch.setattr(bench, "_sklearn_mlp", lambda: None)
+    said = []
+    bench.run_bench(n_params=1000, n_samples=128, repeat=1, say=said.append)
+    assert said[0].startswith("fastgd bench: 1 thread(s) (the default: 2 CPUs, other "
+                              "processes busy on 1.0; --threads N to choose)")
+
+
+def test_describe_default_names_the_source(fresh, monkeypatch):
+    monkeypatch.setattr(T, "_cgroup_quota", lambda: 1.5)
+    assert "cgroup quota 1.5 CPUs" in T.describe_default()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert T.describe_default() == "OMP_NUM_THREADS=3"
+    fastgd.set_num_threads(2)
+    try:
+        assert T.describe_default() == "set by fastgd.set_num_threads"
+    finally:
+        fastgd.set_num_threads(None)

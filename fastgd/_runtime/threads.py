@@ -43,7 +43,7 @@ import time
 from fastgd._runtime import _openmp
 
 __all__ = ["set_num_threads", "get_num_threads", "resolve", "explain_default",
-           "single_threaded_blas", "blas_limit_depth"]
+           "describe_default", "single_threaded_blas", "blas_limit_depth"]
 
 _override = None
 
@@ -112,6 +112,21 @@ def explain_default():
     return _refresh()
 
 
+def describe_default():
+    """One phrase on how the thread count of ``resolve(None)`` is reached (for the CLI)."""
+    if _override is not None:
+        return "set by fastgd.set_num_threads"
+    info = explain_default()
+    if info["env"]:
+        return f"OMP_NUM_THREADS={info['env']}"
+    parts = [f"{info['affinity'] or info['openmp']} CPUs"]
+    if info["quota"] is not None:
+        parts.append(f"cgroup quota {info['quota']:g} CPUs")
+    if info["others"] is not None:
+        parts.append(f"other processes busy on {info['others']:.1f}")
+    return "the default: " + ", ".join(parts)
+
+
 def _compute():
     omp = max(1, _openmp.omp_max_threads())
     env = os.environ.get("OMP_NUM_THREADS")
@@ -131,7 +146,7 @@ def _compute():
     if others is not None:
         n_cpus = len(cpus) if cpus is not None else (os.cpu_count() or 1)
         free = max(0.0, n_cpus - others)
-        info.update(others=round(others, 2), free=round(free, 2))
+        info.update(others=round(min(others, n_cpus), 2), free=round(free, 2))
         n = min(n, max(1, int(free + _SLACK)))
     info["threads"] = max(1, n)
     return info

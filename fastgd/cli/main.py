@@ -298,13 +298,15 @@ def _cmd_train(args):
         sched = _make_schedule(args.schedule, opt, args.epochs)
     except (ValueError, TypeError) as e:
         raise _Failure(str(e)) from None
-    n_threads = fastgd.get_num_threads() if args.threads is None else args.threads
+    from fastgd._runtime import threads as _threads
+    n_threads = _threads.resolve(args.threads)
+    why = "" if args.threads is not None else f" ({_threads.describe_default()})"
     print(f"fastgd train: {len(X)} samples x {X.shape[1]} features"
           + (f" (+ {len(Xv)} validation)" if Xv is not None else "")
           + f", {'classes: ' + str(n_out) if task == 'classify' else 'regression'}"
           + (", standardized" if args.standardize else "") + "; "
           f"MLP {model.layer_sizes} {args.activation}, {args.optimizer} lr {args.lr:g}, "
-          f"batch {args.batch_size}, {args.epochs} epochs, {n_threads} thread(s)", flush=True)
+          f"batch {args.batch_size}, {args.epochs} epochs, {n_threads} thread(s){why}", flush=True)
     metric = model.metric_name
     with progress(args.epochs) as bar:
         def on_epoch(epoch, logs):
