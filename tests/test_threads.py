@@ -69,14 +69,17 @@ def test_default_policy_table(fresh, monkeypatch, omp, cpus, quota, others, expe
 
 
 def test_default_is_cached_briefly(fresh, monkeypatch):
+    monkeypatch.setattr(T, "_omp_max_threads", lambda: 16)
     calls = []
 
     def compute():
         calls.append(1)
-        return {"threads": 3}
+        return {"threads": 3, "cap": 3}
     monkeypatch.setattr(T, "_compute", compute)
     assert T.get_num_threads() == 3 and T.get_num_threads() == 3
     assert len(calls) == 1
+    monkeypatch.setattr(T, "_omp_max_threads", lambda: 2)    # a threadpoolctl limit
+    assert T.get_num_threads() == 2 and len(calls) == 1      # applies at once
     monkeypatch.setattr(T, "_cached", (time.monotonic() - 1.0, 3))     # expired
     T.get_num_threads()
     assert len(calls) == 2

@@ -69,7 +69,10 @@ def resolve(n_threads):
             return _override
         c = _cached
         if c is not None and _monotonic() < c[0]:
-            return c[1]
+            # OpenMP's count is read every time: threadpoolctl's openmp limit is per thread
+            omp = _omp_max_threads()
+            cap = c[1]
+            return omp if cap is None or omp <= cap else cap
         return _refresh()["threads"]
     return _check_count(n_threads, "n_threads")
 
@@ -90,8 +93,9 @@ _SLACK = 0.25          # a CPU counts as free when others leave >= 0.75 of it
 _MIN_WINDOW_S = 0.05   # shorter windows are too coarse for /proc/stat's 10 ms ticks
 
 _state_lock = threading.Lock()
-_cached = None         # (monotonic time it expires, count)
+_cached = None         # (monotonic time it expires, cap on OpenMP's count or None)
 _monotonic = time.monotonic
+_omp_max_threads = _openmp.omp_max_threads
 _last_sample = None    # (monotonic time, {cpu: busy ticks}, own cpu seconds)
 
 
@@ -99,14 +103,15 @@ def _refresh():
     global _cached
     with _state_lock:
         info = _compute()
-        _cached = (time.monotonic() + _REFRESH_S, info["threads"])
+        _cached = (time.monotonic() + _REFRESH_S, info["cap"])
     return info
 
 
 def explain_default():
     """The automatic default and what limited it, as a dict (fresh measurement).
 
-    Keys: ``threads``, ``openmp`` (OpenMP's team size), ``env`` (OMP_NUM_THREADS or None),
+    Keys: ``threads``, ``cap`` (the limit put on OpenMP's count, or None), ``openmp``
+    (OpenMP's team size), ``env`` (OMP_NUM_THREADS or None),
     ``affinity`` (CPUs this process may use, or None), ``quota`` (cgroup CPUs or None),
     ``others`` (CPUs' worth used by other processes on those CPUs, or None), ``free``."""
     return _refresh()
@@ -133,11 +138,11 @@ def _compute():
     cpus = _affinity()
     quota = _cgroup_quota()
     info = {"openmp": omp, "env": env, "affinity": None if cpus is None else len(cpus),
-            "quota": quota, "others": None, "free": None}
+            "quota": quota, "others": None, "free": None, "cap": None}
     if env:    # the user's choice (already in omp_max_threads, with any threadpoolctl cap)
         info["threads"] = omp
         return info
-    n = omp
+    n = 1 << 30
     if cpus is not None:
         n = min(n, len(cpus))
     if quota is not None:
@@ -148,7 +153,8 @@ def _compute():
         free = max(0.0, n_cpus - others)
         info.update(others=round(min(others, n_cpus), 2), free=round(free, 2))
         n = min(n, max(1, int(free + _SLACK)))
-    info["threads"] = max(1, n)
+    info["cap"] = None if n == 1 << 30 else n
+    info["threads"] = max(1, min(omp, n))
     return info
 
 
