@@ -319,3 +319,18 @@ def test_every_error_is_one_line_in_a_real_process(small, tmp_path):
         assert err.startswith(f"fastgd {cmd}: error: ") and err.count("\n") == 1, (argv, err)
         assert "Traceback" not in err
     assert path.read_text().startswith("a,b,c,label")
+
+
+def test_predict_with_unknown_labels_still_predicts(small, tmp_path, capsys):
+    """New data often has the label column with nothing in it: predict, do not score."""
+    path, X, y = small
+    model_path = tmp_path / "m.npz"
+    assert run(["train", path, "--hidden", "none", "--epochs", "1", "--save", model_path,
+                "--threads", "1"], capsys)[0] == 0
+    rows = np.loadtxt(path, delimiter=",", skiprows=1)
+    new = write_csv(tmp_path / "new.csv", ["a", "b", "c", "label"],
+                    [[r[0], r[1], r[2], ""] for r in rows[:5]])
+    code, out, err = run(["predict", model_path, new], capsys)
+    assert code == 0, err
+    assert len(out.split()) == 5 and "accuracy" not in err
+    assert "the label column 'label' is not scored (line 2, column 'label': empty cell" in err

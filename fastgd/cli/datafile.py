@@ -266,7 +266,7 @@ def _csv_for_model(path, header, body, names, n_features, label_column, drop):
                             f"{_short_list(missing)} (the model was trained on "
                             f"{_short_list(names)}; columns are matched by name)")
         extra = [h for h in header if h not in names and h != label and h not in drop]
-        t = _parse(path, header, body, list(names), label)
+        t = _parse(path, header, body, list(names), label, label_optional=True)
         order = [h for h in header if h in names]
         if order != list(names):
             t.notes.append("columns matched by name (the file's order differs from the "
@@ -281,38 +281,50 @@ def _csv_for_model(path, header, body, names, n_features, label_column, drop):
         raise DataError(f"{path}: has {len(cols)} feature columns"
                         + (f" (besides the label {label!r})" if label else "")
                         + f", the model expects {n_features}")
-    t = _parse(path, header, body, cols, label)
+    t = _parse(path, header, body, cols, label, label_optional=True)
     t.notes.append("the model stores no feature names: columns taken by position")
     return t
 
 
-def _parse(path, header, body, names, label):
-    """Parse only the named columns (and the label); errors name the line and column."""
-    idx = [header.index(n) for n in names]
-    want = idx + ([header.index(label)] if label is not None else [])
+def _parse(path, header, body, names, label, label_optional=False):
+    """Parse only the named columns (and the label); errors name the line and column.
+
+    ``label_optional`` (predict): a label column that does not parse is not an error, the
+    labels are just not scored (a note says why)."""
+    feats = _columns(path, header, body, [header.index(n) for n in names], label)
+    y, notes = None, []
+    if label is not None:
+        try:
+            y = _columns(path, header, body, [header.index(label)], label)[:, 0]
+        except DataError as e:
+            if not label_optional:
+                raise
+            notes.append(f"the label column {label!r} is not scored ({str(e).split(': ', 1)[1]})")
+    return Table(feats, y, names=list(names), label=label, notes=notes,
+                 lines=[line for line, _ in body])
+
+
+def _columns(path, header, body, want, label):
     try:
-        values = np.array([[cells[j] for j in want] for _, cells in body], dtype=np.float64)
+        return np.array([[cells[j] for j in want] for _, cells in body], dtype=np.float64)
     except ValueError:
-        values = None
-    if values is None:     # find the first bad cell, to name it
-        for line, cells in body:
-            for j in want:
-                text = cells[j].strip()
-                if not text:
-                    raise DataError(f"{path}: line {line}, column {header[j]!r}: empty cell "
-                                    "(missing values are not supported: fill or remove the "
-                                    f"row, or leave the column out with --drop {header[j]})")
-                try:
-                    float(text)
-                except ValueError:
-                    hint = ("the label must be a number" if header[j] == label else
-                            f"leave the column out with --drop {header[j]} or choose "
-                            "columns with --features")
-                    raise DataError(f"{path}: line {line}, column {header[j]!r}: "
-                                    f"{_clip(text)!r} is not a number; {hint}") from None
-        raise DataError(f"{path}: a cell is not a number")   # not reached
-    return Table(values[:, :len(idx)], values[:, len(idx)] if label is not None else None,
-                 names=list(names), label=label, lines=[line for line, _ in body])
+        pass
+    for line, cells in body:     # find the first bad cell, to name it
+        for j in want:
+            text = cells[j].strip()
+            if not text:
+                raise DataError(f"{path}: line {line}, column {header[j]!r}: empty cell "
+                                "(missing values are not supported: fill or remove the "
+                                f"row, or leave the column out with --drop {header[j]})")
+            try:
+                float(text)
+            except ValueError:
+                hint = ("the label must be a number" if header[j] == label else
+                        f"leave the column out with --drop {header[j]} or choose "
+                        "columns with --features")
+                raise DataError(f"{path}: line {line}, column {header[j]!r}: "
+                                f"{_clip(text)!r} is not a number; {hint}") from None
+    raise DataError(f"{path}: a cell is not a number")   # not reached
 
 
 def _clip(text, n=40):
