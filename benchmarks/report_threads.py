@@ -95,6 +95,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=11)
     ap.add_argument("--hogs", type=int, nargs="*", default=None,
                     help="competing busy loops per condition (default: 0, 1, cpus)")
+    ap.add_argument("--quiet-wait", type=float, default=60.0,
+                    help="seconds to wait for a quiet host before the no-load condition")
+    ap.add_argument("--quiet-all", action="store_true",
+                    help="wait for a quiet host before every condition (then start the "
+                    "busy loops)")
     ap.add_argument("--out")
     args = ap.parse_args()
     n_all = os.cpu_count() or 1
@@ -103,8 +108,8 @@ def main():
     lines += [__doc__.split("\n\n", 2)[2].strip(), ""]
     rows = []
     for n_hogs in conditions:
-        if n_hogs == 0:
-            _timing.wait_quiet(max_wait_s=60, log=print)
+        if n_hogs == 0 or args.quiet_all:
+            _timing.wait_quiet(max_wait_s=args.quiet_wait, threshold=0.3, log=print)
         procs = hogs(n_hogs)
         try:
             time.sleep(0.5)
@@ -114,12 +119,13 @@ def main():
                                               epoch_case, "ms/epoch", 1e3)):
                 med, chosen, others = measure(case, args.rounds, n_all)
                 names = list(med)
-                picked = ", ".join(f"{k}: {v}x" for k, v in sorted(chosen.items()))
+                picked = ", ".join(f"{k} in {v}/{args.rounds}" for k, v in
+                                   sorted(chosen.items()))
                 one = med[names[0]]
                 rows.append([f"{n_hogs} busy loop(s)" if n_hogs else "no load of ours",
                              "–" if others is None else f"{others:.2f}", label,
                              f"{med[names[0]] * scale:.3g}", f"{med[names[1]] * scale:.3g}",
-                             f"{med['default'] * scale:.3g} (threads {picked})",
+                             f"{med['default'] * scale:.3g} (threads: {picked})",
                              f"{one / med[names[1]]:.2f}", f"{one / med['default']:.2f}"])
                 print(rows[-1], flush=True)
         finally:

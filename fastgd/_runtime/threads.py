@@ -320,18 +320,24 @@ def _own_running_tasks():
     return max(1, n)
 
 
-def _runnable_others(cpus):
-    try:
-        with open("/proc/loadavg") as f:
-            running = int(f.read().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    others = max(0, running - _own_running_tasks())
+def _runnable_others(cpus, reads=3):
+    """Other processes' runnable tasks now: the least of a few reads of /proc/loadavg
+    (less this process's), so a kernel thread waking for a moment is not taken for a
+    neighbour, while a busy loop, runnable all the time, shows in every read."""
+    least = None
+    for _ in range(reads):
+        try:
+            with open("/proc/loadavg") as f:
+                running = int(f.read().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        others = max(0, running - _own_running_tasks())
+        least = others if least is None else min(least, others)
     n_all = os.cpu_count() or 1
     if cpus is not None and len(cpus) < n_all:
         # runnable tasks anywhere on the machine, scaled to this process's share of it
-        others = others * len(cpus) / n_all
-    return float(others)
+        return least * len(cpus) / n_all
+    return float(least)
 
 
 _last_sample = _sample()     # the first window starts at import
