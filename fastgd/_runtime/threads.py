@@ -26,7 +26,9 @@ parameters took 8.3 ms/step at 2 threads against 0.52 ms at 1. The default there
 depends on the machine's load when a kernel starts (``fit`` decides once per call); pass
 ``n_threads=`` or call ``fastgd.set_num_threads`` for a fixed count (results of large
 models can differ in the last bits between thread counts: see DESIGN.md, "Thread-count
-policy and determinism"). ``explain_default()`` says what each limit was.
+policy and determinism"). ``explain_default()`` says what each limit was. Fits running at
+once in several Python threads of one process do not see each other's teams as load (that
+is this process's own CPU time): give them ``n_threads=`` counts that add up to the CPUs.
 
 The engine parallelises a batch itself (rows, then columns) and calls BLAS from inside its
 threads, so while any fit runs every BLAS is limited to one thread
