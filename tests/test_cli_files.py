@@ -26,7 +26,7 @@ def cli(*argv):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
     env.pop("FASTGD_DEBUG", None)
     r = subprocess.run([sys.executable, "-m", "fastgd", *map(str, argv)], capture_output=True,
-                       text=True, env=env, timeout=300)
+                       text=True, env=env, timeout=600)   # a hang guard only
     return r.returncode, r.stdout, r.stderr
 
 

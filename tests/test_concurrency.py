@@ -80,7 +80,7 @@ def test_overlapping_fits_in_threads(blas2):
 
     def b_callback(epoch, logs):
         if epoch == 0:
-            if not a_done.wait(120):           # a guard against a hang, not a timing
+            if not a_done.wait(600):           # a guard against a hang, not a timing
                 errors.append("fit A did not finish")
         seen_in_b.append(_blas_threads())
 
@@ -94,7 +94,7 @@ def test_overlapping_fits_in_threads(blas2):
 
     def run_b():
         try:
-            if not a_inside.wait(120):
+            if not a_inside.wait(600):
                 errors.append("fit A did not start")
             got["b"] = train(Xb, yb, 6, b_callback, seed=1)
         except BaseException as e:             # pragma: no cover
