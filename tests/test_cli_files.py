@@ -334,3 +334,41 @@ def test_predict_with_unknown_labels_still_predicts(small, tmp_path, capsys):
     assert code == 0, err
     assert len(out.split()) == 5 and "accuracy" not in err
     assert "the label column 'label' is not scored (line 2, column 'label': empty cell" in err
+
+
+def test_text_labels_are_classes_and_come_back_as_names(tmp_path, capsys):
+    """An iris-like CSV: the species column holds names; predict writes names back."""
+    rng = np.random.default_rng(2)
+    species = np.array(["setosa", "versicolor", "virginica"])
+    ids = rng.integers(0, 3, 90)
+    X = rng.standard_normal((90, 2)) * 0.3 + ids[:, None]
+    path = write_csv(tmp_path / "iris.csv", ["sepal", "petal", "species"],
+                     [[round(a, 4), round(b, 4), species[i]] for (a, b), i in zip(X, ids)])
+    model_path = tmp_path / "m.npz"
+    code, out, err = run(["train", path, "--label-column", "species", "--hidden", "8",
+                          "--epochs", "20", "--lr", "0.05", "--save", model_path,
+                          "--threads", "1"], capsys)
+    assert code == 0, err
+    assert ("task: classification (text labels: 3 classes 'setosa', 'versicolor', "
+            "'virginica')") in out and "classes: 3" in out
+    model, meta = load_model(str(model_path))
+    assert meta.classes == list(species)
+    preds = tmp_path / "p.csv"
+    code, out, err = run(["predict", model_path, path, "--out", preds, "--proba"], capsys)
+    assert code == 0, err
+    lines = preds.read_text().splitlines()
+    assert lines[0] == "prediction,p_setosa,p_versicolor,p_virginica"
+    got = [line.split(",")[0] for line in lines[1:]]
+    assert set(got) <= set(species) and len(got) == 90
+    want = species[model.predict(X.round(4).astype(np.float32))]
+    assert got == list(want)
+    assert "accuracy against the file's labels" in out
+    code, out, err = run(["predict", model_path, path], capsys)
+    assert code == 0 and out.split() == list(want)
+    code, out, err = run(["train", path, "--label-column", "species", "--task", "regress"],
+                         capsys)
+    assert code == 1 and "needs numbers in the label column 'species'" in err
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("a,label\n1,0\n2,1\n3,x\n")        # numbers with a stray word
+    code, out, err = run(["train", mixed, "--epochs", "1"], capsys)
+    assert code == 1 and "line 4, column 'label': 'x' is not a number" in err

@@ -295,13 +295,38 @@ def _parse(path, header, body, names, label, label_optional=False):
     y, notes = None, []
     if label is not None:
         try:
-            y = _columns(path, header, body, [header.index(label)], label)[:, 0]
+            y = _text_or_numbers(path, header, body, label)
         except DataError as e:
             if not label_optional:
                 raise
             notes.append(f"the label column {label!r} is not scored ({str(e).split(': ', 1)[1]})")
     return Table(feats, y, names=list(names), label=label, notes=notes,
                  lines=[line for line, _ in body])
+
+
+def _text_or_numbers(path, header, body, label):
+    """The label column: float64 if every cell is a number, else the cells as text (class
+    names such as 'setosa'); an empty cell is an error either way."""
+    j = header.index(label)
+    try:
+        return _columns(path, header, body, [j], label)[:, 0]
+    except DataError:
+        cells = [(line, cells[j].strip()) for line, cells in body]
+        for line, text in cells:
+            if not text:
+                raise DataError(f"{path}: line {line}, column {label!r}: empty cell (every "
+                                "row needs a label)") from None
+        if all(_is_number(t) for _, t in cells[:1]) and any(_is_number(t) for _, t in cells):
+            raise      # mostly numbers with a stray word: report that cell, do not guess
+        return np.array([t for _, t in cells])
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _columns(path, header, body, want, label):

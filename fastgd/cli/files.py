@@ -13,9 +13,9 @@ at the destination is kept (its target is replaced, after the check above said t
 is no input). Special files (``/dev/stdout``) are written directly.
 
 Model files are :meth:`fastgd.MLP.save`'s .npz plus keys under ``cli_``: feature names,
-label column, task, and the standardizer's mean and scale. ``MLP.load`` reads only its own
-keys, so a CLI model loads in Python too, and ``predict`` takes a plain ``MLP.save`` file
-(no names: columns by position).
+label column, task, class names (text labels), and the standardizer's mean and scale.
+``MLP.load`` reads only its own keys, so a CLI model loads in Python too, and ``predict``
+takes a plain ``MLP.save`` file (no names: columns by position).
 """
 import io
 import os
@@ -98,10 +98,13 @@ def write_atomically(path, write):
 
 class ModelMeta:
     """What the CLI stores with a model: feature names (or None), label column (or None),
-    task ("classify"/"regress"/None), standardizer mean and scale (or None)."""
+    task ("classify"/"regress"/None), standardizer mean and scale (or None), class names
+    (text labels, class id i = classes[i]; or None)."""
 
-    def __init__(self, names=None, label=None, task=None, mean=None, scale=None):
+    def __init__(self, names=None, label=None, task=None, mean=None, scale=None,
+                 classes=None):
         self.names = None if names is None else [str(n) for n in names]
+        self.classes = None if classes is None else [str(c) for c in classes]
         self.label = label
         self.task = task
         self.mean = mean
@@ -128,6 +131,8 @@ def save_model(model, path, meta):
         arrays["cli_label_column"] = np.array(meta.label)
     if meta.task is not None:
         arrays["cli_task"] = np.array(meta.task)
+    if meta.classes is not None:
+        arrays["cli_classes"] = np.array(meta.classes, dtype=str)
     if meta.mean is not None:
         arrays["cli_mean"] = np.asarray(meta.mean, dtype=np.float64)
         arrays["cli_scale"] = np.asarray(meta.scale, dtype=np.float64)
@@ -149,7 +154,12 @@ def load_model(path):
         task = str(f["cli_task"]) if "cli_task" in keys else None
         mean = f["cli_mean"].astype(np.float64) if "cli_mean" in keys else None
         scale = f["cli_scale"].astype(np.float64) if "cli_scale" in keys else None
+        classes = [str(c) for c in f["cli_classes"]] if "cli_classes" in keys else None
     n_in = model.layer_sizes[0]
+    if classes is not None and (model.output != "softmax"
+                                or len(classes) != model.layer_sizes[-1]):
+        raise ValueError(f"its {len(classes)} class names do not fit the model's "
+                         f"{model.layer_sizes[-1]} outputs")
     if names is not None and (len(names) != n_in or len(set(names)) != n_in):
         raise ValueError(f"its {len(names)} feature names do not fit the model's {n_in} "
                          "inputs")
@@ -158,4 +168,4 @@ def load_model(path):
             or not np.isfinite(scale).all() or not (scale > 0).all())):
         raise ValueError("its standardizer is damaged (mean/scale missing, of the wrong "
                          "length, non-finite or not > 0)")
-    return model, ModelMeta(names, label, task, mean, scale)
+    return model, ModelMeta(names, label, task, mean, scale, classes)

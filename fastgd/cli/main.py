@@ -259,12 +259,28 @@ def _cmd_train(args):
     table = load_table(args.data, label_column=args.label_column, drop=args.drop,
                        features=args.features)
     X, y = table.X, table.y
-    task, y, reason = infer_task(y, args.task)
+    classes = None
+    if y.dtype.kind == "U":            # class names in a CSV's label column
+        if args.task == "regress":
+            raise _Failure(f"{args.data}: --task regress needs numbers in the label column "
+                           f"{table.label!r}, got text such as {y[0]!r}")
+        classes, y = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise _Failure(f"{args.data}: classification needs at least 2 classes, the label "
+                           f"column holds only {str(classes[0])!r}")
+        classes = [str(c) for c in classes]
+        task, reason = "classify", f"text labels: {len(classes)} classes " + \
+            ", ".join(repr(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
+        y = y.astype(np.int64)
+    else:
+        task, y, reason = infer_task(y, args.task)
     n_out = int(y.max()) + 1 if task == "classify" else (y.shape[1] if y.ndim == 2 else 1)
-    if args.task == "auto":
+    if args.task == "auto" and classes is None:
         other = "regress" if task == "classify" else "classify"
         print(f"fastgd train: task: {'classification' if task == 'classify' else 'regression'}"
               f" ({reason}); --task {other} to override", flush=True)
+    if classes is not None:
+        print(f"fastgd train: task: classification ({reason})", flush=True)
     for note in table.notes:
         print(f"fastgd train: {note}", flush=True)
     Xv = yv = None
@@ -278,7 +294,7 @@ def _cmd_train(args):
                 X, y, n_val, seed=args.seed, stratify=task == "classify")
         except ValueError:   # a class too small to stratify: split at random instead
             X, Xv, y, yv = fastgd.datasets.train_test_split(X, y, n_val, seed=args.seed)
-    meta = ModelMeta(table.names, table.label, task)
+    meta = ModelMeta(table.names, table.label, task, classes=classes)
     if args.standardize:
         mean = X.mean(axis=0)
         scale = X.std(axis=0)
@@ -344,6 +360,14 @@ def _cmd_train(args):
     return 0
 
 
+def _csv_cell(text):
+    import csv
+    import io
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([text])
+    return buf.getvalue()
+
+
 def _cmd_predict(args):
     import numpy as np
 
@@ -368,11 +392,22 @@ def _cmd_predict(args):
     y = table.y
     pred = model.predict(X)
     info = f"predicted {len(X)} rows"
+    if y is not None and meta.classes is not None:      # class names back to ids
+        known = {c: i for i, c in enumerate(meta.classes)}
+        ids = [known.get(str(v)) for v in y]
+        y = None if None in ids else np.array(ids)
+        if y is None:
+            info += "; the file's labels include classes the model does not know: not scored"
+    elif y is not None and y.dtype.kind == "U":
+        info += "; the file's labels are text, the model's classes numbers: not scored"
+        y = None
     if y is not None:
         try:
             info += f"; {model.metric_name} against the file's labels: {model.score(X, y):.4f}"
         except (ValueError, TypeError) as e:
             info += f"; the file's labels do not fit the model ({e})"
+    if meta.classes is not None:
+        pred = np.asarray(meta.classes)[pred]
     if args.out:
         cols = [np.asarray(pred).reshape(len(X), -1)]
         names = ["prediction"] if cols[0].shape[1] == 1 else \
@@ -380,13 +415,23 @@ def _cmd_predict(args):
         if args.proba and model.output != "linear":
             P = model.predict_proba(X)
             cols.append(P)
-            names += [f"p_{j}" for j in range(P.shape[1])]
-        table = np.hstack([c.astype(np.float64) for c in cols])
-        fmt = ["%d" if model.output != "linear" else "%.9g"] * cols[0].shape[1] + \
-            ["%.6g"] * (table.shape[1] - cols[0].shape[1])
+            names += [f"p_{c}" for c in (meta.classes if meta.classes is not None
+                                          else range(P.shape[1]))]
+        if meta.classes is not None:          # names: write the text column ourselves
+            lines = [",".join([_csv_cell(c)] + [f"{p:.6g}" for p in row])
+                     for c, row in zip(pred, cols[1] if len(cols) > 1 else [()] * len(X))]
 
-        def write(f):
-            np.savetxt(f, table, delimiter=",", header=",".join(names), comments="", fmt=fmt)
+            def write(f):
+                f.write(("\n".join([",".join(_csv_cell(n) for n in names)] + lines) + "\n")
+                        .encode())
+        else:
+            table = np.hstack([c.astype(np.float64) for c in cols])
+            fmt = ["%d" if model.output != "linear" else "%.9g"] * cols[0].shape[1] + \
+                ["%.6g"] * (table.shape[1] - cols[0].shape[1])
+
+            def write(f):
+                np.savetxt(f, table, delimiter=",", header=",".join(names), comments="",
+                           fmt=fmt)
         try:
             write_atomically(args.out, write)
         except OSError as e:
