@@ -105,7 +105,7 @@ def main():
     n_all = os.cpu_count() or 1
     conditions = args.hogs if args.hogs is not None else sorted({0, 1, n_all})
     lines = _timing.header("Threads on a shared machine: 1 thread vs all CPUs vs the default")
-    lines += [__doc__.split("\n\n", 2)[2].strip(), ""]
+    lines += [__doc__.split("\n\n", 3)[3].strip(), ""]
     rows = []
     for n_hogs in conditions:
         if n_hogs == 0 or args.quiet_all:
