@@ -20,7 +20,8 @@ def test_show_config_reports_build_and_threads():
     assert "-ffp-contract=off" in cfg["cflags"]
     if "-march=native" in cfg["cflags"]:        # only an opt-in local build may have it
         assert os.environ.get("FASTGD_NATIVE"), "portable builds must not use -march=native"
-    assert cfg["default_threads"] == fastgd.get_num_threads() >= 1
+    # the automatic default follows the machine's load, so it may move between two reads
+    assert 1 <= cfg["default_threads"] <= max(1, _openmp.omp_max_threads())
 
 
 def test_thread_override_precedence():

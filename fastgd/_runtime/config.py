@@ -19,7 +19,9 @@ def config():
         "cflags": _openmp.build_cflags(),
         "cpus": _openmp.omp_num_procs(),
         "default_threads": _threads.get_num_threads(),
-        "thread_policy": ("kernels: n_threads= > fastgd.set_num_threads > OpenMP default; "
+        "thread_policy": ("kernels: n_threads= > fastgd.set_num_threads > OMP_NUM_THREADS > "
+                          "automatic (min of OpenMP's, CPU affinity, cgroup quota, CPUs other "
+                          "processes leave free); "
                           "the engine splits batches over its own threads and runs "
                           "single-threaded BLAS inside them (BLAS limited to 1 while it runs)"),
         "blas": _blas_info(),

@@ -8,7 +8,10 @@ Two measurements, each the best of ``repeat`` timed runs after one warm-up:
   float32 samples, mini-batches of 128, Adam lr 1e-3.
 
 Every library gets the same thread count (torch.set_num_threads, a BLAS limit for NumPy
-and scikit-learn), restored afterwards. ``x fastgd`` is how many times longer a row takes
+and scikit-learn), restored afterwards; without --threads it is fastgd's automatic default,
+which leaves out CPUs that other processes keep busy (on a loaded machine a team of all
+CPUs waits at every barrier for a descheduled thread: see fastgd/_runtime/threads.py), and
+the header says how it was reached. ``x fastgd`` is how many times longer a row takes
 than fastgd's.
 """
 import time
@@ -126,13 +129,16 @@ def _torch_epoch(torch, X, y, bs):
 
 def run_bench(*, n_params=1_000_000, n_samples=4096, repeat=3, n_threads=None, say=print):
     """Print both tables; returns ``{"optimizer": rows, "epoch": rows}`` (seconds)."""
+    why = ""
+    if n_threads is None:
+        why = " (" + _threads.describe_default() + "; --threads N to choose)"
     n_threads = _threads.resolve(n_threads)
     torch = _torch()
     saved = torch.get_num_threads() if torch is not None else None
     if torch is not None:
         torch.set_num_threads(n_threads)
     try:
-        say(f"fastgd bench: {n_threads} thread(s), best of {repeat}"
+        say(f"fastgd bench: {n_threads} thread(s){why}, best of {repeat}"
             + ("" if torch is not None else "; torch not installed")
             + ("" if _sklearn_mlp() is not None else "; scikit-learn not installed"))
         opt_rows = bench_optimizer(n_params, repeat, n_threads)

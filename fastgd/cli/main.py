@@ -5,8 +5,10 @@
     fastgd predict MODEL DATA [--out preds.csv]       predictions of a saved model
     fastgd bench                                      throughput vs NumPy / torch / sklearn
 
-Exit codes: 0 success, 1 unusable data or a failed run (a one-line message on stderr),
-2 bad arguments (argparse's usage message). Data formats: see fastgd/cli/datafile.py.
+Exit codes: 0 success, 1 unusable data, an output path that cannot be used, or a failed
+run; 2 bad arguments; 130 interrupted. Every error is one line on stderr,
+``fastgd <command>: error: ...`` (FASTGD_DEBUG=1 adds the traceback of an unexpected one).
+Data formats: see fastgd/cli/datafile.py; output files: fastgd/cli/files.py.
 """
 import argparse
 import os
@@ -35,6 +37,14 @@ _SCHEDULE_HELP = ("learning-rate schedule, stepped per epoch: constant, exponent
 
 class _Failure(Exception):
     """A run that cannot go on; main prints the message and returns 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``fastgd train: error: ... (see fastgd train -h)``
+    (subcommands' parsers are of this class too)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 # ------------------------------------------------------------------ argument types
@@ -68,6 +78,15 @@ def _hidden(text):
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"layer widths must be >= 1, got {text!r}")
     return sizes
+
+
+def _names(text):
+    """'a,b' -> ('a', 'b'): CSV column names."""
+    names = tuple(n.strip() for n in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got "
+                                         f"{text!r}")
+    return names
 
 
 def _schedule(text):
@@ -117,7 +136,7 @@ def _make_schedule(spec, optimizer, epochs):
 # ------------------------------------------------------------------ parser
 def build_parser():
     from fastgd import __version__
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="fastgd", description="Fast, reference-checked gradient descent: train, "
         "predict, benchmark, and see the lesson's experiments.")
     p.add_argument("--version", action="version", version=f"fastgd {__version__}")
@@ -137,8 +156,12 @@ def build_parser():
     t = sub.add_parser("train", help="train an MLP on a .npz / .npy / .csv file",
                        description="Train an MLP. DATA: .npz with arrays X and y; .npy whose "
                        "last column is the label; .csv with a header row and a label column "
-                       "(--label-column). Whole-number labels >= 0 are classes (softmax), "
-                       "others regression targets (--task to choose). Scale features first.")
+                       "(--label-column). --task auto: labels that look like class ids "
+                       "(whole numbers from 0 or 1, at most 100 distinct values, most ids "
+                       "used) are classes (softmax), anything else a regression target; the "
+                       "decision is printed, --task overrides it. The model file stores the "
+                       "feature names, the label column and the --standardize scaling, and "
+                       "'fastgd predict' uses them.")
     t.add_argument("data", metavar="DATA")
     t.add_argument("--hidden", type=_hidden, default=(256, 128), metavar="W1,W2,...",
                    help="hidden layer widths (default 256,128; 'none' for no hidden layer)")
@@ -155,7 +178,15 @@ def build_parser():
     t.add_argument("--save", metavar="MODEL.npz", help="write the trained model here")
     t.add_argument("--label-column", default="label", metavar="NAME",
                    help="CSV column holding the label (default: %(default)s)")
-    t.add_argument("--task", default="auto", choices=("auto", "classify", "regress"))
+    t.add_argument("--task", default="auto", choices=("auto", "classify", "regress"),
+                   help="auto (default; the decision is printed), classify or regress")
+    t.add_argument("--standardize", action="store_true",
+                   help="scale each feature to mean 0, std 1 (statistics of the training "
+                   "rows, stored in the model and applied by predict)")
+    t.add_argument("--drop", type=_names, default=(), metavar="COL1,COL2,...",
+                   help="CSV columns to leave out (e.g. an id or a text column)")
+    t.add_argument("--features", type=_names, default=None, metavar="COL1,COL2,...",
+                   help="the only CSV columns to use as features, in this order")
     t.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=_positive_int, default=None,
@@ -169,7 +200,12 @@ def build_parser():
     r.add_argument("--out", metavar="PREDS.csv", help="write predictions here (CSV)")
     r.add_argument("--proba", action="store_true",
                    help="also write class probabilities (classifiers, with --out)")
-    r.add_argument("--label-column", default="label", metavar="NAME")
+    r.add_argument("--label-column", default=None, metavar="NAME",
+                   help="CSV column holding labels, left out of the features (default: "
+                   "the model's label column, else 'label')")
+    r.add_argument("--drop", type=_names, default=(), metavar="COL1,COL2,...",
+                   help="CSV columns to leave out (needed only for a model without feature "
+                   "names; otherwise columns are matched by name)")
 
     b = sub.add_parser("bench", help="seconds-long throughput check",
                        description="Adam step on 1e6 float32 parameters and one epoch of an "
@@ -196,22 +232,59 @@ def _cmd_bench(args):
     return 0
 
 
+def _model_path(save):
+    return save if save.endswith(".npz") else save + ".npz"
+
+
+def _checked_output(path, flag, inputs):
+    from fastgd.cli.files import OutputError, check_output
+    try:
+        check_output(path, flag, inputs)
+    except OutputError as e:
+        raise _Failure(str(e)) from None
+
+
 def _cmd_train(args):
     import numpy as np
 
     import fastgd
     from fastgd.cli.datafile import infer_task, load_table
+    from fastgd.cli.files import ModelMeta, save_model
     from fastgd.training.progress import progress
 
     save = None
-    if args.save:
-        save = args.save if args.save.endswith(".npz") else args.save + ".npz"
-        if os.path.abspath(save) == os.path.abspath(args.data):
-            raise _Failure(f"--save {save} would overwrite the training data")
-    X, y = load_table(args.data, label_column=args.label_column)
-    task, y = infer_task(y, args.task)
-    X = X.astype(args.dtype)
+    if args.save:     # checked before the data are read, so no training is lost to it
+        if os.path.isdir(args.save):
+            raise _Failure(f"--save {args.save}: is a directory; give a file name")
+        save = _model_path(args.save)
+        _checked_output(save, "--save", {"the training data": args.data})
+    table = load_table(args.data, label_column=args.label_column, drop=args.drop,
+                       features=args.features)
+    X, y = table.X, table.y
+    classes = None
+    if y.dtype.kind == "U":            # class names in a CSV's label column
+        if args.task == "regress":
+            raise _Failure(f"{args.data}: --task regress needs numbers in the label column "
+                           f"{table.label!r}, got text such as {y[0]!r}")
+        classes, y = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise _Failure(f"{args.data}: classification needs at least 2 classes, the label "
+                           f"column holds only {str(classes[0])!r}")
+        classes = [str(c) for c in classes]
+        task, reason = "classify", f"text labels: {len(classes)} classes " + \
+            ", ".join(repr(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
+        y = y.astype(np.int64)
+    else:
+        task, y, reason = infer_task(y, args.task)
     n_out = int(y.max()) + 1 if task == "classify" else (y.shape[1] if y.ndim == 2 else 1)
+    if args.task == "auto" and classes is None:
+        other = "regress" if task == "classify" else "classify"
+        print(f"fastgd train: task: {'classification' if task == 'classify' else 'regression'}"
+              f" ({reason}); --task {other} to override", flush=True)
+    if classes is not None:
+        print(f"fastgd train: task: classification ({reason})", flush=True)
+    for note in table.notes:
+        print(f"fastgd train: {note}", flush=True)
     Xv = yv = None
     if args.val_split:
         n_val = int(np.ceil(args.val_split * len(X)))
@@ -223,6 +296,18 @@ def _cmd_train(args):
                 X, y, n_val, seed=args.seed, stratify=task == "classify")
         except ValueError:   # a class too small to stratify: split at random instead
             X, Xv, y, yv = fastgd.datasets.train_test_split(X, y, n_val, seed=args.seed)
+    meta = ModelMeta(table.names, table.label, task, classes=classes)
+    if args.standardize:
+        mean = X.mean(axis=0)
+        scale = X.std(axis=0)
+        scale[~(scale > 0)] = 1.0          # a constant column stays as it is, centred
+        meta.mean, meta.scale = mean, scale
+        X = meta.transform(X)
+        if Xv is not None:
+            Xv = meta.transform(Xv)
+    X = X.astype(args.dtype)
+    if Xv is not None:
+        Xv = Xv.astype(args.dtype)
     try:
         model = fastgd.MLP([X.shape[1], *args.hidden, n_out], activation=args.activation,
                            output="softmax" if task == "classify" else "linear",
@@ -231,11 +316,15 @@ def _cmd_train(args):
         sched = _make_schedule(args.schedule, opt, args.epochs)
     except (ValueError, TypeError) as e:
         raise _Failure(str(e)) from None
+    from fastgd._runtime import threads as _threads
+    n_threads = _threads.resolve(args.threads)
+    why = "" if args.threads is not None else f" ({_threads.describe_default()})"
     print(f"fastgd train: {len(X)} samples x {X.shape[1]} features"
           + (f" (+ {len(Xv)} validation)" if Xv is not None else "")
-          + f", {'classes: ' + str(n_out) if task == 'classify' else 'regression'}; "
+          + f", {'classes: ' + str(n_out) if task == 'classify' else 'regression'}"
+          + (", standardized" if args.standardize else "") + "; "
           f"MLP {model.layer_sizes} {args.activation}, {args.optimizer} lr {args.lr:g}, "
-          f"batch {args.batch_size}, {args.epochs} epochs", flush=True)
+          f"batch {args.batch_size}, {args.epochs} epochs, {n_threads} thread(s){why}", flush=True)
     metric = model.metric_name
     with progress(args.epochs) as bar:
         def on_epoch(epoch, logs):
@@ -253,8 +342,8 @@ def _cmd_train(args):
             h = fastgd.fit(model, X, y, opt, epochs=args.epochs, batch_size=args.batch_size,
                            seed=args.seed, schedule=sched, callbacks=[on_epoch],
                            validation_data=None if Xv is None else (Xv, yv),
-                           n_threads=args.threads)
-        except fastgd.NonFiniteLossError as e:
+                           n_threads=n_threads)
+        except (fastgd.NonFiniteLossError, ValueError, TypeError) as e:
             raise _Failure(str(e)) from None
         wall = time.perf_counter() - t0
     summary = (f"done: {len(h)} epochs in {wall:.2f} s ({h.samples_per_second:,.0f} "
@@ -264,34 +353,63 @@ def _cmd_train(args):
         summary += f", val_loss {h.val_loss[-1]:.4f}, val_{metric} {h.val_metric[-1]:.4f}"
     print(summary)
     if save:
+        _checked_output(save, "--save", {"the training data": args.data})  # again: hours later
         try:
-            model.save(save)
+            save_model(model, save, meta)
         except OSError as e:
-            raise _Failure(f"cannot write {save}: {e}") from None
+            raise _Failure(f"cannot write {save}: {e.strerror or e}") from None
         print(f"saved model to {save}")
     return 0
+
+
+def _csv_cell(text):
+    import csv
+    import io
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([text])
+    return buf.getvalue()
 
 
 def _cmd_predict(args):
     import numpy as np
 
-    from fastgd import MLP
-    from fastgd.cli.datafile import load_table
+    from fastgd.cli.datafile import load_for_model
+    from fastgd.cli.files import load_model, write_atomically
 
+    if args.out:
+        _checked_output(args.out, "--out", {"the model": args.model, "the data": args.data})
+    if not os.path.exists(args.model):
+        raise _Failure(f"{args.model}: no such file")
     try:
-        model = MLP.load(args.model)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise _Failure(f"{args.model}: cannot load a fastgd model ({e})") from None
-    X, y = load_table(args.data, label_column=args.label_column, require_labels=False,
-                      n_features=model.layer_sizes[0])
-    if X.shape[1] != model.layer_sizes[0]:
-        raise _Failure(f"{args.data}: has {X.shape[1]} features, the model expects "
-                       f"{model.layer_sizes[0]}")
-    X = X.astype(model.dtype)
+        model, meta = load_model(args.model)
+    except Exception as e:   # a damaged file raises zipfile's, numpy's or MLP's errors
+        raise _Failure(f"{args.model}: cannot load a fastgd model ({type(e).__name__}: "
+                       f"{e})") from None
+    label_column = args.label_column or meta.label or "label"
+    table = load_for_model(args.data, names=meta.names, n_features=model.layer_sizes[0],
+                           label_column=label_column, drop=args.drop)
+    for note in table.notes:
+        print(f"fastgd predict: {note}", file=sys.stderr)
+    X = meta.transform(table.X).astype(model.dtype)
+    y = table.y
     pred = model.predict(X)
     info = f"predicted {len(X)} rows"
+    if y is not None and meta.classes is not None:      # class names back to ids
+        known = {c: i for i, c in enumerate(meta.classes)}
+        ids = [known.get(str(v)) for v in y]
+        y = None if None in ids else np.array(ids)
+        if y is None:
+            info += "; the file's labels include classes the model does not know: not scored"
+    elif y is not None and y.dtype.kind == "U":
+        info += "; the file's labels are text, the model's classes numbers: not scored"
+        y = None
     if y is not None:
-        info += f"; {model.metric_name} against the file's labels: {model.score(X, y):.4f}"
+        try:
+            info += f"; {model.metric_name} against the file's labels: {model.score(X, y):.4f}"
+        except (ValueError, TypeError) as e:
+            info += f"; the file's labels do not fit the model ({e})"
+    if meta.classes is not None:
+        pred = np.asarray(meta.classes)[pred]
     if args.out:
         cols = [np.asarray(pred).reshape(len(X), -1)]
         names = ["prediction"] if cols[0].shape[1] == 1 else \
@@ -299,15 +417,27 @@ def _cmd_predict(args):
         if args.proba and model.output != "linear":
             P = model.predict_proba(X)
             cols.append(P)
-            names += [f"p_{j}" for j in range(P.shape[1])]
-        table = np.hstack([c.astype(np.float64) for c in cols])
-        fmt = ["%d" if model.output != "linear" else "%.9g"] * cols[0].shape[1] + \
-            ["%.6g"] * (table.shape[1] - cols[0].shape[1])
+            names += [f"p_{c}" for c in (meta.classes if meta.classes is not None
+                                          else range(P.shape[1]))]
+        if meta.classes is not None:          # names: write the text column ourselves
+            lines = [",".join([_csv_cell(c)] + [f"{p:.6g}" for p in row])
+                     for c, row in zip(pred, cols[1] if len(cols) > 1 else [()] * len(X))]
+
+            def write(f):
+                f.write(("\n".join([",".join(_csv_cell(n) for n in names)] + lines) + "\n")
+                        .encode())
+        else:
+            table = np.hstack([c.astype(np.float64) for c in cols])
+            fmt = ["%d" if model.output != "linear" else "%.9g"] * cols[0].shape[1] + \
+                ["%.6g"] * (table.shape[1] - cols[0].shape[1])
+
+            def write(f):
+                np.savetxt(f, table, delimiter=",", header=",".join(names), comments="",
+                           fmt=fmt)
         try:
-            np.savetxt(args.out, table, delimiter=",", header=",".join(names), comments="",
-                       fmt=fmt)
+            write_atomically(args.out, write)
         except OSError as e:
-            raise _Failure(f"cannot write {args.out}: {e}") from None
+            raise _Failure(f"cannot write {args.out}: {e.strerror or e}") from None
         print(f"{info}; wrote {args.out}")
     else:
         sys.stdout.write("".join(f"{v}\n" for v in np.asarray(pred).tolist()))
@@ -343,14 +473,28 @@ def main(argv=None):
     try:
         return _COMMANDS[args.command](args)
     except (DataError, _Failure) as e:
-        print(f"fastgd {args.command}: error: {e}", file=sys.stderr)
+        _error(args.command, e)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _error(args.command, "interrupted")
         return 130
     except BrokenPipeError:            # e.g. `fastgd predict ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except MemoryError:
+        _error(args.command, "out of memory")
+        return 1
+    except Exception as e:             # a bug or an unforeseen input: still one line
+        if os.environ.get("FASTGD_DEBUG"):
+            raise
+        _error(args.command, f"unexpected {type(e).__name__}: {e} (FASTGD_DEBUG=1 shows "
+               "the traceback; please report it)")
+        return 1
+
+
+def _error(command, message):
+    text = " ".join(str(message).split())      # one line, whatever the message held
+    print(f"fastgd {command}: error: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":
