@@ -57,10 +57,42 @@ DEF FIRST_FRESH = 0    # gather the rows and compute the product
 DEF FIRST_AHEAD = 1    # batch 1: copy x_next; the previous update summed the product
 DEF FIRST_DONE = 2     # the column split gathered the rows and computed the product
 
-# How often the epoch loop takes the GIL to look for a signal (Ctrl-C): after this much
-# work, checked with a clock read per batch (~20 ns) -- never a GIL round trip per batch.
-# A KeyboardInterrupt then reaches the user within about this plus one batch.
-DEF POLL_SECONDS = 0.025
+# How often the epoch loop takes the GIL to look for a signal (Ctrl-C): after
+# poll_seconds of work, read from a monotonic clock (~20-40 ns) every CLOCK_WORK
+# multiply-adds' worth of batches -- never a GIL round trip per batch, and a clock read
+# at most every ~0.2 ms of work, so the polling costs < 0.1% even for tiny models. A
+# KeyboardInterrupt then reaches the user within about poll_seconds plus one batch.
+DEF CLOCK_WORK = 1048576
+cdef double poll_seconds = 0.025
+
+
+# Set by fit's SIGINT handler (fastgd/training/train.py): Ctrl-C as a request that the
+# loop honours after its batch, instead of an exception raised wherever Python happens
+# to be (between two statements that must go together).
+cdef bint stop_requested = False
+
+
+def request_stop():
+    """Ask the running (or next) epoch loop to stop after its batch."""
+    global stop_requested
+    stop_requested = True
+
+
+def take_stop_request():
+    """True (and cleared) if a stop was requested since the last call."""
+    global stop_requested
+    requested, stop_requested = stop_requested, False
+    return requested
+
+
+def set_poll_interval(double seconds):
+    """Seconds of work between looks for a signal; 0 turns the looks off (benchmarks
+    measure the polling's cost against that). Returns the previous interval."""
+    global poll_seconds
+    if not seconds >= 0:
+        raise ValueError(f"seconds: expected a number >= 0, got {seconds!r}")
+    previous, poll_seconds = poll_seconds, seconds
+    return previous
 
 MAX_LAYERS_SUPPORTED = MAX_LAYERS
 
@@ -474,7 +506,7 @@ cdef class Engine:
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
         rows, rows seen, batches done, failed batch or -1, mu_product, interrupted).
 
-        Every POLL_SECONDS of work the loop looks for a signal; on one (Ctrl-C) it stops
+        Every poll_seconds of work the loop looks for a signal; on one (Ctrl-C) it stops
         after the batch it is on -- parameters, state and the batches counted agree -- and
         returns interrupted=True, keeping what the signal's handler raised (normally a
         KeyboardInterrupt) in ``self.interruption`` for the caller to raise.
@@ -494,7 +526,10 @@ cdef class Engine:
         self.interruption = None
         # batch 1: each update also makes the next sample's first-layer product
         cdef bint look = batch_size == 1, ahead = False, interrupted = False
-        cdef double next_poll
+        cdef bint polling = poll_seconds > 0
+        cdef double next_poll, interval = poll_seconds
+        cdef Py_ssize_t clock_every = max(1, min(1024, CLOCK_WORK // max(
+            1, min(batch_size, n) * self.net.n_params)))
         if n_batches < 0 or n_batches > (n + batch_size - 1) // batch_size:
             raise ValueError(f"n_batches: {n_batches} batches of {batch_size} exceed the "
                              f"{n} rows of order")
@@ -515,7 +550,7 @@ cdef class Engine:
                 raise ValueError("lrs: expected finite learning rates >= 0")
             lr_of_batch = <const double *>cnp.PyArray_DATA(lr_arr)
         with nogil:
-            next_poll = fg_now() + POLL_SECONDS
+            next_poll = fg_now() + interval if polling else 0.0
             for b in range(n_batches):
                 r0 = b * batch_size
                 B = n - r0 if n - r0 < batch_size else batch_size
@@ -537,16 +572,17 @@ cdef class Engine:
                 ahead = update.look_ahead
                 if ahead:
                     _look_ahead_finish(&self.net)
-                if fg_now() >= next_poll:
+                if polling and b % clock_every == clock_every - 1 and fg_now() >= next_poll:
                     with gil:   # a signal handler runs here; what it raises is kept
                         try:
                             PyErr_CheckSignals()
                         except BaseException as e:
                             self.interruption = e
                             interrupted = True
+                        interrupted = interrupted or stop_requested
                     if interrupted:
                         break
-                    next_poll = fg_now() + POLL_SECONDS
+                    next_poll = fg_now() + interval
         done = b + 1 if interrupted else (b if bad >= 0 else n_batches)
         return loss_sum, rows_done, done, bad, s.mu_product, interrupted
 

@@ -9,13 +9,17 @@ optimizer's ``step`` -- slower, still correct; ``History.fast_path`` says which 
 ``fastgd.reference.fit`` is a loop of its own over the NumPy specification; the two share
 only the validated call (fastgd/training/fitcall.py) and the epoch order.
 """
+import contextlib
 import math
+import signal
+import threading
 import time
 
 import numpy as np
 
 from fastgd import batching
 from fastgd._runtime import threads as _threads
+from fastgd.model import _engine
 from fastgd.model.mlp import MLP
 from fastgd.optim.base import Optimizer
 from fastgd.reference import mlp as ref
@@ -74,8 +78,32 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
             _engine_grad_fn(model, optimizer, min(batch_size, run.n), n_threads)
         def runner(order, b0, b1, lrs):
             return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn)
-    with _threads.single_threaded_blas():
+    with _threads.single_threaded_blas(), _ctrl_c_as_request():
         return run_epochs(run, runner, fast_path=engine_ok)
+
+
+@contextlib.contextmanager
+def _ctrl_c_as_request():
+    """While fit runs in the main thread under Python's default SIGINT handler, Ctrl-C only
+    asks the loop to stop: the C epoch sees the request at its next look for signals and
+    Python at its next safe point (after a chunk of batches, after an epoch's
+    bookkeeping), so the signal never lands between an update and its count or a
+    schedule's advance. A handler of the user's own is left alone (its exception is kept)."""
+    if not (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        yield
+        return
+    _engine.take_stop_request()     # a request left from an earlier fit is dropped
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: _engine.request_stop())
+    try:
+        yield
+    except BaseException:
+        signal.signal(signal.SIGINT, previous)
+        _engine.take_stop_request()
+        raise
+    signal.signal(signal.SIGINT, previous)
+    if _engine.take_stop_request():     # after the last safe point: deliver it now
+        raise KeyboardInterrupt("Ctrl-C after fit's last epoch")
 
 
 def _engine_eligible(model, optimizer, schedule):
@@ -110,7 +138,8 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs):
     gstate["step"] += done
     gstate["mu_product"] = mu
     if interrupted:
-        raise _Interrupted(engine.interruption, done, loss_sum, rows)
+        _engine.take_stop_request()
+        raise _Interrupted(engine.interruption or KeyboardInterrupt(), done, loss_sum, rows)
     return loss_sum, rows, (b0 + bad if bad >= 0 else -1)
 
 
@@ -164,6 +193,8 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn):
             applied += 1
             loss_sum += loss * len(idx)
             rows += len(idx)
+            if _engine.take_stop_request():
+                raise KeyboardInterrupt
     except KeyboardInterrupt as e:
         # fastgd's optimizers count a step with its update (in C): their count says
         # whether the batch that was running was applied; other optimizers' steps are
@@ -226,6 +257,12 @@ def _epochs(run, runner, history, nb, every):
                 pending, part_loss, part_rows, bad = (stopped.cause, stopped.loss_sum,
                                                       stopped.rows, -1)
             seconds += time.perf_counter() - t0
+            if pending is None and bad < 0 and _engine.take_stop_request():
+                if b1 < nb:     # Ctrl-C while Python ran between chunks: stop here
+                    _interrupted(run, history, epoch, b1, lrs is not None, start,
+                                 loss_sum + part_loss, rows + part_rows, lr, seconds,
+                                 KeyboardInterrupt())
+                pending = KeyboardInterrupt()
             loss_sum, rows = loss_sum + part_loss, rows + part_rows
             if bad >= 0:
                 break
@@ -265,6 +302,8 @@ def _epochs(run, runner, history, nb, every):
         history.append(logs)
         if run.verbose:
             _print_epoch(logs, run, model)
+        if pending is None and _engine.take_stop_request():
+            pending = KeyboardInterrupt()   # Ctrl-C during the epoch's bookkeeping
         if pending is not None:
             history.stopped_at, history.interrupted = (epoch + 1, 0), True
             if isinstance(pending, KeyboardInterrupt):
