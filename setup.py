@@ -128,7 +128,7 @@ class BuildPlan:
         if os.environ.get("FASTGD_NATIVE") and not msvc:
             self.cflags.append("-march=native")
         self.openmp, self.openmp_note = self._find_openmp(compiler)
-        self.clones_note = self._check_clones(compiler, msvc)
+        self.clones_note = self._check_clones(compiler, msvc or "clang" in self.compiler)
 
     def _find_openmp(self, compiler):
         if os.environ.get("FASTGD_NO_OPENMP"):
@@ -137,7 +137,7 @@ class BuildPlan:
             if _probe(compiler, _OPENMP_PROBE, self.cflags + cflags, ldflags):
                 self.cflags += cflags
                 self.ldflags += ldflags
-                return True, " ".join(cflags + ldflags)
+                return True, " ".join(cflags)
         warnings.warn(
             "fastgd: no OpenMP found for this C compiler; building WITHOUT OpenMP (kernels "
             "run on one thread). gcc has it; with Apple clang install libomp "
@@ -146,9 +146,9 @@ class BuildPlan:
         )
         return False, "off: the compiler built no OpenMP probe (serial fallback)"
 
-    def _check_clones(self, compiler, msvc):
-        if msvc or platform.machine().lower() not in ("x86_64", "amd64"):
-            return "not applicable (the header clones for GCC on x86-64 Linux only)"
+    def _check_clones(self, compiler, not_gcc):
+        if not_gcc or platform.machine().lower() not in ("x86_64", "amd64"):
+            return "not applicable (fg_platform.h clones with GCC on x86-64 Linux only)"
         if os.environ.get("FG_NO_CLONES") or not _probe(compiler, _CLONES_PROBE, self.cflags, []):
             self.macros.append(("FG_NO_CLONES", "1"))
             return "off: target_clones/ifunc unavailable (e.g. musl) or FG_NO_CLONES set"
