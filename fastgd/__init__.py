@@ -27,23 +27,25 @@ def _unbuilt():
                        f"(compiled module not found in {here}: {names})")
 
 
-try:
-    from fastgd._runtime.config import config, show_config
-    from fastgd._runtime.threads import get_num_threads, set_num_threads
-    from fastgd.ewa import EWA, ewa
-    from fastgd import datasets, init, schedules
-    from fastgd.training.history import History, NonFiniteLossError
-    from fastgd.model.mlp import MLP, LinearRegression, LogisticRegression, SoftmaxRegression
-    from fastgd.optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Momentum, NAdam,
-                              Optimizer, RAdam, RMSprop, clip_grad_norm_, clip_grad_value_,
-                              flat_parameters)
-    from fastgd.training.train import fit
-    from fastgd.lab import diagnostics, report, surfaces as functions
+try:   # the first compiled module imported below; its package imports nothing
+    from fastgd._runtime import _openmp as _first_compiled  # noqa: F401
 except ImportError:
     _explained = _unbuilt()
     if _explained is None:
         raise
     raise _explained from None
+
+from fastgd._runtime.config import config, show_config
+from fastgd._runtime.threads import get_num_threads, set_num_threads
+from fastgd.ewa import EWA, ewa
+from fastgd import datasets, init, schedules
+from fastgd.training.history import History, NonFiniteLossError
+from fastgd.model.mlp import MLP, LinearRegression, LogisticRegression, SoftmaxRegression
+from fastgd.optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Momentum, NAdam,
+                          Optimizer, RAdam, RMSprop, clip_grad_norm_, clip_grad_value_,
+                          flat_parameters)
+from fastgd.training.train import fit
+from fastgd.lab import diagnostics, report, surfaces as functions
 
 # the lab's public names: `import fastgd.functions` and friends keep working
 _sys.modules[__name__ + ".functions"] = functions
