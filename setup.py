@@ -162,6 +162,13 @@ class BuildPlan:
 class BuildExt(build_ext):
     """build_ext that sets each extension's flags from a BuildPlan of the real compiler."""
 
+    def run(self):
+        # setuptools compiles `--inplace` builds into build_lib and copies the modules back
+        # afterwards (inplace reads 0 inside), so note here where the package is imported
+        # from: the source tree for --inplace and editable installs (pip install -e)
+        self._in_source = bool(self.inplace) or getattr(self, "editable_mode", False)
+        super().run()
+
     def build_extensions(self):
         plan = BuildPlan(self.compiler)
         # Recorded so fastgd.show_config() can report how this build was made.
@@ -174,9 +181,7 @@ class BuildExt(build_ext):
         super().build_extensions()
 
     def _write_build_info(self, record):
-        # an editable install (pip install -e) imports the package from the source tree
-        in_source = self.inplace or getattr(self, "editable_mode", False)
-        root = HERE if in_source else self.build_lib
+        root = HERE if getattr(self, "_in_source", False) else self.build_lib
         path = os.path.join(root, "fastgd", "_runtime", "_build_info.py")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
