@@ -176,9 +176,9 @@ def test_resume_float32_and_float64(dtype, tmp_path):
     _assert_same_state(whole, resumed)
 
 
-def test_resume_with_param_groups_on_the_python_path(tmp_path):
-    """Two param groups (no weight decay on biases) run the per-batch Python loop; the
-    checkpoint keeps the groups and their order."""
+def test_resume_with_param_groups(tmp_path):
+    """Two param groups (no weight decay on biases, out of the model's order) run in the C
+    engine; the checkpoint keeps the groups and their order."""
     def make():
         model = fastgd.MLP([6, 7, 3], dtype=np.float64, seed=2)
         p = model.parameters()
@@ -189,7 +189,7 @@ def test_resume_with_param_groups_on_the_python_path(tmp_path):
     _fit(*whole, EPOCHS)
     part = make()
     h = _fit(*part, SPLIT)
-    assert not h.fast_path
+    assert h.fast_path
     ckpt = fastgd.load(fastgd.save(tmp_path / "g", *part, h))
     resumed = (ckpt.model, ckpt.optimizer, ckpt.schedule)
     assert [len(g["params"]) for g in ckpt.optimizer.param_groups] == [2, 2]

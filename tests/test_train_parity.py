@@ -291,15 +291,25 @@ def test_reference_twin_optimizer_runs_fallback_and_matches(opt):
     assert_same((engine_model, o3, h3, None), (model, o1, h1, None), F64, f"engine vs twin {opt}")
 
 
-@pytest.mark.parametrize("with_schedule", [False, True])
-def test_two_param_groups_run_fallback_and_match(with_schedule):
+@pytest.mark.parametrize("with_schedule", [False, "epoch", "batch"])
+@pytest.mark.parametrize("layout", ["by_layer", "weights_then_biases"])
+def test_two_param_groups_stay_in_c_and_match(with_schedule, layout):
+    """Param groups (another lr and weight decay, e.g. none on biases) run in the C engine:
+    each parameter is updated by its own group's rule and state, also when a group holds
+    parameters out of the model's order (weights, then biases)."""
     def groups(params):
-        return [{"params": params[:2], "lr": 0.02}, {"params": params[2:], "lr": 0.005}]
-    sched = (lambda o: schedules.OneCycleLR(o, max_lr=[0.05, 0.01], total_steps=EPOCHS * 6,
+        if layout == "by_layer":
+            return [{"params": params[:2], "lr": 0.02}, {"params": params[2:], "lr": 0.005}]
+        return [{"params": params[0::2], "lr": 0.02, "weight_decay": 0.01},
+                {"params": params[1::2], "lr": 0.005}]
+    per_epoch = 6 if with_schedule == "batch" else 1
+    sched = (lambda o: schedules.OneCycleLR(o, max_lr=[0.05, 0.01],
+                                             total_steps=EPOCHS * per_epoch + 1,
+                                             interval=with_schedule,
                                              cycle_momentum=False)) if with_schedule else None
     fast, ref = fit_pair("softmax", "leaky_relu", "Adam", {}, batch_size=7, alpha=0.01,
                          groups=groups, schedule=sched)
-    assert not fast[2].fast_path
+    assert fast[2].fast_path
     assert len(fast[1].param_groups) == 2
     assert_same(fast, ref, F64, f"two groups schedule={with_schedule}")
     if with_schedule:
@@ -348,6 +358,12 @@ def test_parity_grid_is_not_vacuous():
 
 # ----------------------------------------------------- batch 1: the fused outer-product update
 
+def _python_path(cls):
+    """The class with a step() of its own: fit then takes the per-batch Python path (the
+    engine's whole gradient, then opt.step), the way to compare the engine against it."""
+    return type(f"Python{cls.__name__}", (cls,), {"step": lambda self, grads: cls.step(self, grads)})
+
+
 FUSED_CASES = [("SGD", dict(lr=0.05)),                          # no state array
                ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
                ("Adam", dict(lr=0.01, amsgrad=True)),           # three state arrays
@@ -360,7 +376,7 @@ FUSED_CASES = [("SGD", dict(lr=0.05)),                          # no state array
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_one_fused_update_is_the_gradient_then_step(opt, kw, dtype):
     """At batch 1 the engine makes each weight row's gradient a (x) dz (+ alpha W) inside
-    the optimizer's loop (fg_apply_outer); the fallback path (two param groups) makes the
+    the optimizer's loop (fg_apply_outer); the fallback path (a step() of its own) makes the
     whole gradient first and then steps. Same roundings, so bit for bit the same. The
     1100-wide layer crosses the kernel's 512-column chunks, with a ragged last one."""
     rng = np.random.default_rng(3)
@@ -370,8 +386,8 @@ def test_batch_one_fused_update_is_the_gradient_then_step(opt, kw, dtype):
     for split in (False, True):
         m = fastgd.MLP([4, 1100, 7, 3], "relu", dtype=dtype, seed=2, alpha=0.01)
         p = m.parameters()
-        o = fastgd.optim.OPTIMIZERS[opt](
-            [{"params": p[:3]}, {"params": p[3:]}] if split else p, **kw)
+        cls = fastgd.optim.OPTIMIZERS[opt]
+        o = (_python_path(cls) if split else cls)(p, **kw)
         h = fastgd.fit(m, X, y, o, epochs=2, batch_size=1, seed=5)
         assert h.fast_path is not split
         sides.append((m._flat.copy(), h.loss))
@@ -397,7 +413,7 @@ def test_batch_one_look_ahead_blocks(n_threads, dtype):
     for split in (False, True):
         m = base.copy()
         p = m.parameters()
-        o = fastgd.Adam([{"params": p[:2]}, {"params": p[2:]}] if split else p, lr=0.01)
+        o = (_python_path(fastgd.Adam) if split else fastgd.Adam)(p, lr=0.01)
         h = fastgd.fit(m, X, y, o, epochs=2, batch_size=1, seed=5, n_threads=n_threads)
         assert h.fast_path is not split
         sides.append(m._flat.copy())

@@ -172,12 +172,19 @@ cdef struct Data:
     bint y_double
 
 
+DEF MAX_PARAMS = 2 * MAX_LAYERS
+
 cdef struct Update:
-    # the optimizer step fused into step 2 (step is NULL: gradients only)
+    # the optimizer step fused into step 2 (step is NULL: gradients only); per model
+    # parameter i (W_l = 2l, b_l = 2l + 1) the rule of its param group and that group's
+    # state buffers, where parameter element `off` of the flat buffer has its state at
+    # element off + delta[i] (the group lays its state out in its own parameter order)
     const fg_step *step
-    char *s1
-    char *s2
-    char *s3
+    const fg_step *pstep[MAX_PARAMS]
+    char *ps1[MAX_PARAMS]
+    char *ps2[MAX_PARAMS]
+    char *ps3[MAX_PARAMS]
+    Py_ssize_t delta[MAX_PARAMS]
     bint look_ahead              # this batch's update also sums the next sample's product
     char *avg                    # weight averaging (NULL: off): avg = a*avg + b*p per span
     double avg_a, avg_b
@@ -358,12 +365,16 @@ cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize
 
 # ---------------------------------------------------------------- step 2: weight rows
 
-cdef inline void _update_span(Net *net, const Update *u, Py_ssize_t off, Py_ssize_t n) noexcept nogil:
-    """The optimizer's fused kernel over parameters [off, off + n) of the flat buffer."""
+cdef inline void _update_span(Net *net, const Update *u, int pi, Py_ssize_t off,
+                              Py_ssize_t n) noexcept nogil:
+    """The optimizer's fused kernel over elements [off, off + n) of the flat buffer, all of
+    model parameter pi (so one param group's rule and state)."""
+    cdef Py_ssize_t so = off + u.delta[pi]
     if u.step == NULL or n <= 0:
         return
-    fg_apply_any(net.is_double, u.step, n, _at(net, net.params, off), _at(net, net.grads, off),
-                 _at(net, u.s1, off), _at(net, u.s2, off), _at(net, u.s3, off))
+    fg_apply_any(net.is_double, u.pstep[pi], n, _at(net, net.params, off),
+                 _at(net, net.grads, off), _at(net, u.ps1[pi], so), _at(net, u.ps2[pi], so),
+                 _at(net, u.ps3[pi], so))
     _average_span(net, u, off, n)
 
 
@@ -383,16 +394,16 @@ cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t
     no complete gradient: it is the engine's scratch space.) with_bias: also db = column
     sums of dZ and its update."""
     cdef int n_out = net.sizes[l + 1], n_in = net.sizes[l], nr = <int>(r1 - r0)
-    cdef Py_ssize_t off = net.w_off[l] + r0 * n_out
+    cdef Py_ssize_t off = net.w_off[l] + r0 * n_out, so = off + u.delta[2 * l]
     cdef char *a_next
     cdef char *acc
     if nr > 0 and B == 1 and u.step != NULL:
         # one row: dW is the outer product a (x) dz, made row by row inside the update
         _look_ahead_targets(net, u, l, r0, block, &a_next, &acc)
-        fg_apply_outer_any(net.is_double, u.step, nr, n_out, _at(net, net.acts[l], r0), 1,
-                           net.dz[l + 1], net.alpha, _at(net, net.params, off),
-                           _at(net, u.s1, off), _at(net, u.s2, off), _at(net, u.s3, off),
-                           a_next, acc)
+        fg_apply_outer_any(net.is_double, u.pstep[2 * l], nr, n_out, _at(net, net.acts[l], r0),
+                           1, net.dz[l + 1], net.alpha, _at(net, net.params, off),
+                           _at(net, u.ps1[2 * l], so), _at(net, u.ps2[2 * l], so),
+                           _at(net, u.ps3[2 * l], so), a_next, acc)
         _average_span(net, u, off, <Py_ssize_t>nr * n_out)
     elif nr > 0:
         # dW[r0:r1] (nr x n_out) = A[:, r0:r1]^T (nr x B) @ dZ (B x n_out)
@@ -401,11 +412,11 @@ cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t
         if net.alpha != 0.0:
             fg_add_scaled(net.is_double, nr, n_out, n_out, _at(net, net.grads, off),
                           _at(net, net.params, off), net.alpha)
-        _update_span(net, u, off, <Py_ssize_t>nr * n_out)
+        _update_span(net, u, 2 * l, off, <Py_ssize_t>nr * n_out)
     if with_bias:
         fg_col_sums(net.is_double, B, n_out, n_out, net.dz[l + 1],
                     _at(net, net.grads, net.b_off[l]))
-        _update_span(net, u, net.b_off[l], n_out)
+        _update_span(net, u, 2 * l + 1, net.b_off[l], n_out)
 
 
 cdef void _grads_step(Net *net, Py_ssize_t B, const Update *u) noexcept nogil:
@@ -447,12 +458,28 @@ cdef void _clipped_step(Net *net, Py_ssize_t B, const Update *u, double clip_nor
             scale = clip_norm / (norm + 1e-6)
     fg_scale_clamp(net.is_double, n, net.grads, scale, clip_value)
     if T == 1:
-        _update_span(net, u, 0, n)
+        _update_range(net, u, 0, n)
     else:
         for j in prange(T, schedule="static", num_threads=T):
             lo = n * j // T // 16 * 16          # blocks on 64-byte boundaries
             hi = n if j == T - 1 else n * (j + 1) // T // 16 * 16
-            _update_span(net, u, lo, hi - lo)
+            _update_range(net, u, lo, hi)
+
+
+cdef void _update_range(Net *net, const Update *u, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """The optimizer over elements [lo, hi) of the flat buffer, parameter by parameter."""
+    cdef int pi
+    cdef Py_ssize_t p0, p1
+    for pi in range(2 * net.n_layers):
+        p0 = net.w_off[pi // 2] if pi % 2 == 0 else net.b_off[pi // 2]
+        p1 = p0 + (net.sizes[pi // 2] * net.sizes[pi // 2 + 1] if pi % 2 == 0
+                   else net.sizes[pi // 2 + 1])
+        if p0 < lo:
+            p0 = lo
+        if p1 > hi:
+            p1 = hi
+        if p1 > p0:
+            _update_span(net, u, pi, p0, p1 - p0)
 
 
 cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
@@ -557,12 +584,20 @@ cdef class Engine:
         return <char *>cnp.PyArray_DATA(a)
 
     def run_epoch(self, X, labels, Y, cnp.ndarray order, Py_ssize_t batch_size,
-                  Py_ssize_t n_batches, Rule rule, long long step, double mu_product,
-                  list state, lrs, cnp.ndarray average=None, int average_mode=0,
+                  Py_ssize_t n_batches, list rules, list steps, list mu_products,
+                  list states, list param_group, list param_delta, lrs,
+                  cnp.ndarray average=None, int average_mode=0,
                   double average_beta=0.0, long long average_count=0,
                   double clip_norm=0.0, double clip_value=-1.0):
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
-        rows, rows seen, batches done, failed batch or -1, mu_product, interrupted).
+        rows, rows seen, batches done, failed batch or -1, mu_products, interrupted).
+
+        The optimizer's param groups: per group g its parsed, validated rule (the
+        optimizer's cached one), the step number of its first batch, its NAdam mu_product
+        and its three state buffers (None where unused); per model parameter i (W_l = 2l,
+        b_l = 2l + 1) its group and the offset of its state in that group's buffers minus
+        its offset in the flat parameter buffer. lrs: None, or per batch one learning rate
+        per group (a per-batch schedule).
 
         Every poll_seconds of work the loop looks for a signal; on one (Ctrl-C) it stops
         after the batch it is on -- parameters, state and the batches counted agree -- and
@@ -576,12 +611,11 @@ cdef class Engine:
         clip_norm > 0 / clip_value >= 0: clip each batch's gradient (its global L2 norm /
         each element) before the update; the update then runs after all gradients are made
         instead of fused into their blocks.
-
-        rule: the optimizer group's parsed, validated rule (the optimizer's cached one);
-        step: the first batch's step number; state: the group's three state buffers (None
-        where unused); lrs: None, or one learning rate per batch (a per-batch schedule)."""
+"""
         cdef Data data = _data_view(X, labels, Y)
-        cdef fg_step s = rule.base
+        cdef int G = len(rules), g, pi, n_p = 2 * self.net.n_layers
+        cdef fg_step group_steps[MAX_PARAMS]
+        cdef long long first_step[MAX_PARAMS]
         cdef Py_ssize_t b, r0, B, n = order.shape[0], rows_done = 0, bad = -1
         cdef const int64_t *rows = <const int64_t *>cnp.PyArray_DATA(order)
         cdef double loss, loss_sum = 0.0
@@ -602,12 +636,27 @@ cdef class Engine:
                              f"{n} rows of order")
         if min(batch_size, n) > self.net.batch_max:   # batch_size > n: one batch of n rows
             raise ValueError("batch_size larger than the engine's buffers")
-        if step < 1:
-            raise ValueError(f"step: expected an int >= 1, got {step}")
-        s.mu_product = mu_product
-        update.step = &s
-        update.s1, update.s2, update.s3 = (_data_or_null(state[0]), _data_or_null(state[1]),
-                                           _data_or_null(state[2]))
+        if not 1 <= G <= n_p or len(steps) != G or len(mu_products) != G or len(states) != G:
+            raise ValueError(f"rules: expected 1 to {n_p} groups with a step, mu_product and "
+                             f"state each, got {G}")
+        if len(param_group) != n_p or len(param_delta) != n_p:
+            raise ValueError(f"param_group: expected one entry per parameter ({n_p})")
+        for g in range(G):
+            if steps[g] < 1:
+                raise ValueError(f"steps[{g}]: expected an int >= 1, got {steps[g]}")
+            group_steps[g] = (<Rule?>rules[g]).base
+            group_steps[g].mu_product = mu_products[g]
+            first_step[g] = steps[g]
+        for pi in range(n_p):
+            g = param_group[pi]
+            if not 0 <= g < G:
+                raise ValueError(f"param_group[{pi}]: expected a group in [0, {G}), got {g}")
+            update.pstep[pi] = &group_steps[g]
+            update.ps1[pi] = _data_or_null(states[g][0])
+            update.ps2[pi] = _data_or_null(states[g][1])
+            update.ps3[pi] = _data_or_null(states[g][2])
+            update.delta[pi] = param_delta[pi]
+        update.step = &group_steps[0]
         update.look_ahead = False
         update.avg = NULL
         if average is not None:
@@ -618,9 +667,9 @@ cdef class Engine:
                 raise ValueError(f"average_mode: expected 1, 2 or 3, got {average_mode}")
             update.avg = <char *>cnp.PyArray_DATA(average)
         if lrs is not None:
-            lr_arr = np.ascontiguousarray(lrs, dtype=np.float64)
-            if lr_arr.shape[0] < n_batches:
-                raise ValueError("lrs: one learning rate per batch is needed")
+            lr_arr = np.ascontiguousarray(lrs, dtype=np.float64).reshape(len(lrs), -1)
+            if lr_arr.shape[0] < n_batches or lr_arr.shape[1] != G:
+                raise ValueError("lrs: one learning rate per batch and group is needed")
             if not np.all(np.isfinite(lr_arr[:n_batches])) or np.any(lr_arr[:n_batches] < 0):
                 raise ValueError("lrs: expected finite learning rates >= 0")
             lr_of_batch = <const double *>cnp.PyArray_DATA(lr_arr)
@@ -636,10 +685,11 @@ cdef class Engine:
                     break
                 loss_sum += loss * B
                 rows_done += B
-                s.step = step + b
-                if lr_of_batch != NULL:
-                    s.lr = lr_of_batch[b]
-                fg_prepare(&s)
+                for g in range(G):
+                    group_steps[g].step = first_step[g] + b
+                    if lr_of_batch != NULL:
+                        group_steps[g].lr = lr_of_batch[b * G + g]
+                    fg_prepare(&group_steps[g])
                 if update.avg != NULL:
                     _average_coefficients(&update, average_mode, average_beta,
                                           average_count + b)
@@ -665,7 +715,8 @@ cdef class Engine:
                         break
                     next_poll = fg_now() + interval
         done = b + 1 if interrupted else (b if bad >= 0 else n_batches)
-        return loss_sum, rows_done, done, bad, s.mu_product, interrupted
+        return (loss_sum, rows_done, done, bad, [group_steps[g].mu_product for g in range(G)],
+                interrupted)
 
     def loss_and_grads(self, X, labels, Y):
         """Mean data loss over all rows of X, in order, in one batch; grads in the buffer."""

@@ -123,15 +123,32 @@ def _ctrl_c_as_request():
 
 def _engine_eligible(model, optimizer, schedule):
     # a subclass that overrides step (or the arithmetic) must see every batch in Python
+    # (param groups stay in C: each model parameter updated by its own group's rule)
     if (type(optimizer).step is not Optimizer.step or type(optimizer)._apply is not
-            Optimizer._apply or len(optimizer.param_groups) != 1):
+            Optimizer._apply):
         return False
-    params = optimizer.param_groups[0]["params"]
-    if len(params) != len(model.parameters()):
-        return False
-    if any(p is not q for p, q in zip(params, model.parameters())):
+    owned = [p for group in optimizer.param_groups for p in group["params"]]
+    if sorted(map(id, owned)) != sorted(map(id, model.parameters())):
         return False
     return schedule is None or schedule.interval == "epoch" or hasattr(schedule, "lr_at")
+
+
+def _group_layout(model, optimizer):
+    """Per model parameter: its param group, and the offset of its state in that group's
+    buffers minus its offset in the model's flat buffer (see Engine.run_epoch)."""
+    flat_offset, off = {}, 0
+    for p in model.parameters():
+        flat_offset[id(p)] = off
+        off += p.size
+    group_of, delta = {}, {}
+    for g, group in enumerate(optimizer.param_groups):
+        state_off = 0
+        for p in group["params"]:
+            group_of[id(p)] = g
+            delta[id(p)] = state_off - flat_offset[id(p)]
+            state_off += p.size
+    params = model.parameters()
+    return [group_of[id(p)] for p in params], [delta[id(p)] for p in params]
 
 
 class _Interrupted(Exception):
@@ -144,18 +161,22 @@ class _Interrupted(Exception):
 
 def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg):
     """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch)."""
-    group, gstate = optimizer.param_groups[0], optimizer._group_state[0]
-    optimizer._refresh(group, gstate)   # re-validates only an edited group, as step() does
-    lrs = None if lrs is None else [row[0] for row in lrs[b0:b1]]
-    loss_sum, rows, done, bad, mu, interrupted = engine.run_epoch(
+    states = optimizer._group_state
+    for group, gstate in zip(optimizer.param_groups, states):
+        optimizer._refresh(group, gstate)   # re-validates only an edited group, as step()
+    param_group, param_delta = _group_layout(run.model, optimizer)
+    loss_sum, rows, done, bad, mus, interrupted = engine.run_epoch(
         run.X, run.labels, run.Y, order[b0 * run.batch_size:], run.batch_size, b1 - b0,
-        gstate["rule"], gstate["step"] + 1, gstate["mu_product"], gstate["state"], lrs,
+        [s["rule"] for s in states], [s["step"] + 1 for s in states],
+        [s["mu_product"] for s in states], [s["state"] for s in states], param_group,
+        param_delta, None if lrs is None else lrs[b0:b1],
         avg.buf if avg.active else None, avg.engine_mode if avg.active else 0, avg.beta,
         avg.count, run.clip_norm or 0.0, -1.0 if run.clip_value is None else run.clip_value)
-    gstate["step"] += done
+    for gstate, mu in zip(states, mus):
+        gstate["step"] += done
+        gstate["mu_product"] = mu
     if avg.active:
         avg.count += done
-    gstate["mu_product"] = mu
     if interrupted:
         _engine.take_stop_request()
         raise _Interrupted(engine.interruption or KeyboardInterrupt(), done, loss_sum, rows)
