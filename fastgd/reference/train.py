@@ -21,13 +21,15 @@ from fastgd.training.history import History, NonFiniteLossError
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
-        validation_split=None, train_metric=False, initial_batch=0):
+        validation_split=None, train_metric=False, initial_batch=0,
+        sample_weight=None, class_weight=None):
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
                       loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
                       validation_split=validation_split, train_metric=train_metric,
-                      initial_batch=initial_batch)
+                      initial_batch=initial_batch, sample_weight=sample_weight,
+                      class_weight=class_weight)
     history = History(seed=run.seed, metric_name=model.metric_name, fast_path=False)
     nb, every = run.n_batches, run.callback_every
     for cb in run.callbacks:      # the callback protocol's optional hooks
@@ -67,8 +69,9 @@ def _epochs(run, history, nb, every):
                 for group, group_lr in zip(optimizer.param_groups, lrs[b]):
                     group["lr"] = group_lr
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                value, grads = _loss_and_grads(run, np.asarray(run.X[idx], model.dtype),
-                                               run.targets(idx))
+                value, grads = _loss_and_grads(
+                    run, np.asarray(run.X[idx], model.dtype), run.targets(idx),
+                    None if run.weights is None else run.weights[idx])
                 if not math.isfinite(value):
                     _restore(model, optimizer, schedule, saved)
                     raise NonFiniteLossError(epoch, b, nb, history)
@@ -123,11 +126,11 @@ def _epochs(run, history, nb, every):
             break
 
 
-def _loss_and_grads(run, Xb, targets):
+def _loss_and_grads(run, Xb, targets, weights=None):
     model, params = run.model, run.model.parameters()
     if run.loss is None:
         return ref.data_loss_and_grads(params, Xb, targets, model.activation, model.output,
-                                       model.alpha)
+                                       model.alpha, sample_weight=weights)
     logits, inputs = ref.forward(params, Xb, model.activation)
     value, dlogits = run.loss(logits, targets)
     return float(value), ref.backward(params, inputs, np.asarray(dlogits, model.dtype),

@@ -31,7 +31,8 @@ from fastgd.training.history import History, NonFiniteLossError, TrainingInterru
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
-        validation_split=None, train_metric=False, initial_batch=0):
+        validation_split=None, train_metric=False, initial_batch=0,
+        sample_weight=None, class_weight=None):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
@@ -58,6 +59,12 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     loss: None (the model's own) or ``f(logits, targets) -> (mean_loss, dL/dlogits)``.
     X may be float32/float64, C- or F-ordered, or a numpy.memmap: batches are gathered
     (and converted to the model's dtype) row by row; X is never copied whole.
+    sample_weight: one weight >= 0 per row; class_weight: ``{class id: weight}`` or
+    "balanced" (softmax, or one sigmoid output), multiplying it. Each batch's data loss is
+    then the weighted mean ``sum(w_i l_i) / sum(w_i)`` and its gradient at the logits
+    ``w_i (p_i - y_i) / sum(w_i)`` (scikit-learn's MLP convention); the L2 penalty is not
+    weighted; a batch of zero weights has no data gradient. History's loss averages the
+    batches' losses over rows, as scikit-learn's loss curve does.
     """
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -66,7 +73,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
                       loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
                       validation_split=validation_split, train_metric=train_metric,
-                      initial_batch=initial_batch)
+                      initial_batch=initial_batch, sample_weight=sample_weight,
+                      class_weight=class_weight)
     n_threads = _threads.resolve(n_threads)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
@@ -134,7 +142,8 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs):
     lrs = None if lrs is None else [row[0] for row in lrs[b0:b1]]
     loss_sum, rows, done, bad, mu, interrupted = engine.run_epoch(
         run.X, run.labels, run.Y, order[b0 * run.batch_size:], run.batch_size, b1 - b0,
-        gstate["rule"], gstate["step"] + 1, gstate["mu_product"], gstate["state"], lrs)
+        gstate["rule"], gstate["step"] + 1, gstate["mu_product"], gstate["state"], lrs,
+        run.weights)
     gstate["step"] += done
     gstate["mu_product"] = mu
     if interrupted:
@@ -147,9 +156,9 @@ def _engine_grad_fn(model, optimizer, batch_max, n_threads):
     engine = model._engine(batch_max, n_threads)
     grads = _in_optimizer_order(model, optimizer, model._grads)
 
-    def grad_fn(Xb, targets):
+    def grad_fn(Xb, targets, wb=None):
         labels, Y = (targets, None) if model.output == "softmax" else (None, targets)
-        return engine.loss_and_grads(Xb, labels, Y), grads
+        return engine.loss_and_grads(Xb, labels, Y, wb), grads
     return grad_fn
 
 
@@ -186,7 +195,8 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn):
             # model); NumPy's overflow warnings, raised as errors under -W error, would
             # skip the restore.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, grads = grad_fn(Xb, targets)
+                loss, grads = grad_fn(Xb, targets) if run.weights is None else \
+                    grad_fn(Xb, targets, np.ascontiguousarray(run.weights[idx]))
                 if not math.isfinite(loss):
                     return loss_sum, rows, b
                 optimizer.step(grads)
