@@ -234,7 +234,7 @@ class BaseMLP(BaseEstimator):
         X = self._dense(X) if not first_pass else (X.toarray() if sp.issparse(X) else X)
         sw = self._check_sample_weight(sample_weight, X, y)
         targets, n_outputs = self._encode(y)
-        if targets.dtype != np.int64:      # 0/1 columns or values, in the model's dtype
+        if self._output != "softmax":      # 0/1 columns or values, in the model's dtype
             targets = np.ascontiguousarray(targets, dtype=X.dtype if first_pass else self._dtype)
         layer_units = [X.shape[1]] + hidden + [n_outputs]
         self._random_state = check_random_state(self.random_state)
