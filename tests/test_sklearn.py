@@ -209,3 +209,10 @@ def test_solver_extras_and_bad_parameters():
             MLPClassifier(**bad).fit(X, y)
     with pytest.raises(ValueError, match="squared_error"):
         MLPRegressor(loss="poisson").fit(X, y)
+
+
+def test_import_fastgd_does_not_import_sklearn():
+    import subprocess
+    import sys
+    code = "import sys, fastgd; sys.exit('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

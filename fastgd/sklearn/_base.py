@@ -254,6 +254,8 @@ class BaseMLP(BaseEstimator):
             self.out_activation_ = self._out_activation_name()
             self._bind(self._init_model(layer_units, X.dtype))
             self._optimizer = None
+            self._best_coefs = [c.copy() for c in self.coefs_]
+            self._best_intercepts = [b.copy() for b in self.intercepts_]
             for name in ("loss_curve_", "best_loss_", "validation_scores_",
                          "best_validation_score_"):
                 self.__dict__.pop(name, None)
@@ -354,10 +356,9 @@ class BaseMLP(BaseEstimator):
         state = {"stop": False}
 
         def on_epoch_end(epoch, logs):
-            data = logs["loss"] - ref.l2_penalty(params, model.alpha)
-            penalty = 0.5 * float(self.alpha) * sum(
-                float(np.sum(W.astype(np.float64) ** 2)) for W in params[0::2]) * \
-                n_batches / (n * mean_w)
+            squares = ref.l2_penalty(params, 2.0)        # sum of the weights' squares
+            data = logs["loss"] - 0.5 * model.alpha * squares
+            penalty = 0.5 * float(self.alpha) * squares * n_batches / (n * mean_w)
             self.n_iter_ += 1
             self.loss_ = self._data_loss(data) + penalty
             self.t_ += n
@@ -385,10 +386,9 @@ class BaseMLP(BaseEstimator):
                     return True
             return False
 
-        fit_targets = targets if sw is None else targets
         kw = {} if sw is None else {"sample_weight": sw}
         try:
-            fastgd.fit(model, X, fit_targets, opt, epochs=1 if incremental else self.max_iter,
+            fastgd.fit(model, X, targets, opt, epochs=1 if incremental else self.max_iter,
                        batch_size=batch_size, shuffle=bool(self.shuffle), seed=seed,
                        callbacks=[on_epoch_end], n_threads=self.n_threads_, **kw)
         except KeyboardInterrupt:
