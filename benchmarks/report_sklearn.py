@@ -75,9 +75,11 @@ def timed_fit(est, X, y, threads):
             return time.perf_counter() - t0
 
 
-def speed(threads, repeats):
+def speed(threads, repeats, skip=()):
     rows = []
     for name, (make, kind, params) in SPEED_CASES.items():
+        if any(word in name for word in skip):
+            continue
         X, y = make()
         p = dict(params, random_state=0)
         if p["solver"] != "lbfgs":
@@ -134,6 +136,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-accuracy", action="store_true")
+    ap.add_argument("--skip", nargs="*", default=(), help="skip cases whose name holds a word")
     args = ap.parse_args(argv)
     import sklearn
     blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
@@ -147,7 +150,7 @@ def main(argv=None):
              "| threads | case | fastgd s | scikit-learn s | × scikit-learn | iterations (fastgd, sklearn) |",
              "|---:|---|---:|---:|---:|---|"]
     for t in args.threads:
-        for thr, name, fg, sk, ratio, iters in speed(t, args.repeats):
+        for thr, name, fg, sk, ratio, iters in speed(t, args.repeats, args.skip):
             lines.append(f"| {thr} | {name} | {fg:.3f} | {sk:.3f} | {ratio:.1f}× | {iters} |")
     if not args.no_accuracy:
         lines += ["", "Held-out score, default parameters (adam unless said), median of 3 "
