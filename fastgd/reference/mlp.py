@@ -20,6 +20,7 @@ batch's data loss is the weighted mean :math:`\sum_i w_i \ell_i / \sum_i w_i` an
 gradient at the logits :math:`w_i (p_i - y_i) / \sum_i w_i`; the L2 term is unchanged (one
 penalty per batch, whatever the weights). A batch whose weights sum to 0 has loss 0 and a
 zero data gradient. Unit weights give the unweighted numbers.
+
 Hidden activations' derivatives are written in terms of their outputs A (what the C code
 keeps): relu :math:`[A>0]`, leaky_relu :math:`[A>0] + 0.01[A\le 0]`, tanh :math:`1-A^2`,
 sigmoid :math:`A(1-A)`, identity 1.
