@@ -22,7 +22,6 @@ Where the numbers can differ from scikit-learn's, and why:
 - GEMM summation order (BLAS), as between any two BLAS builds.
 """
 import numbers
-import time
 import warnings
 
 import numpy as np
