@@ -170,3 +170,17 @@ def test_weights_are_checked_before_anything_changes():
     w = np.ones(20)
     fastgd.fit(model, X, y, opt, epochs=1, batch_size=4, sample_weight=w, seed=0)
     np.testing.assert_array_equal(w, np.ones(20))          # the caller's array untouched
+
+
+def test_weights_follow_x_rows_under_validation_split():
+    """Weights are one per row of X; with validation_split only the kept rows train, and
+    the engine and the reference pick the same weights for them."""
+    X, y = _data("softmax", n=80)
+    w = np.random.default_rng(5).random(80) * 2
+    flats = []
+    for fit, opt_cls in ((fastgd.fit, fastgd.Adam), (reference.fit, reference.Adam)):
+        model = fastgd.MLP([5, 8, 3], dtype=np.float64, seed=0)
+        fit(model, X, y, opt_cls(model.parameters(), lr=1e-2), epochs=2, batch_size=16,
+            seed=3, validation_split=0.25, sample_weight=w, class_weight="balanced")
+        flats.append(model._flat.copy())
+    np.testing.assert_allclose(flats[0], flats[1], rtol=1e-10, atol=1e-13)
