@@ -61,15 +61,20 @@ static void FG_SUFFIX(fg_act_backward)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
 
 /* Output layer, one pass per row: add the bias, add the row's loss to the returned sum, and
  * overwrite z with dL/dZ = (P - Y) * inv_b. labels: class ids (softmax); targets: (rows x n)
- * values (sigmoid, linear). mirrors reference.mlp.data_loss_and_dlogits */
+ * values (sigmoid, linear). w: NULL (unweighted), or the batch's row weights: then row r
+ * adds w[r] * its loss to the sum and dL/dZ = (P - Y) * (REAL)(w[r] * inv_wsum), so the
+ * caller's sum / sum(w) is the weighted mean (scikit-learn's MLP). Unweighted, every term is
+ * added to the sum in the same order and scaled by inv_b as before: the same bits. mirrors reference.mlp.data_loss_and_dlogits */
 static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
                                         REAL *restrict z, const REAL *restrict b,
                                         const int64_t *restrict labels,
                                         const REAL *restrict targets, fg_output out,
-                                        REAL inv_b) {
+                                        REAL inv_b, const double *restrict w,
+                                        double inv_wsum) {
     double loss = 0.0;
     for (ptrdiff_t r = r0; r < r1; r++) {
         REAL *restrict zr = z + r * n;
+        const REAL sc = w != NULL ? (REAL)(w[r] * inv_wsum) : inv_b;
         if (out == FG_SOFTMAX) {
             REAL mx = zr[0] + b[0];
             for (ptrdiff_t k = 0; k < n; k++) {
@@ -83,27 +88,34 @@ static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
                 s += zr[k];
             }
             const int64_t y = labels[r];
-            loss += (double)(FG_LOG(s) - shifted_y);
+            const double row = (double)(FG_LOG(s) - shifted_y);
+            loss += w != NULL ? w[r] * row : row;
             for (ptrdiff_t k = 0; k < n; k++) {
                 REAL p = zr[k] / s;
                 if (k == y) p = p - (REAL)1;
-                zr[k] = p * inv_b;
+                zr[k] = p * sc;
             }
         } else if (out == FG_SIGMOID_OUT) {
             const REAL *restrict yr = targets + r * n;
+            double row = 0.0;
+            double *restrict acc = w != NULL ? &row : &loss;
             for (ptrdiff_t k = 0; k < n; k++) {
                 const REAL v = zr[k] + b[k];
                 const REAL av = v < 0 ? -v : v;
-                loss += (double)((v > 0 ? v : 0) - yr[k] * v + FG_LOG1P(FG_EXP(-av)));
-                zr[k] = (FG_SUFFIX(fg_sigmoid)(v) - yr[k]) * inv_b;
+                *acc += (double)((v > 0 ? v : 0) - yr[k] * v + FG_LOG1P(FG_EXP(-av)));
+                zr[k] = (FG_SUFFIX(fg_sigmoid)(v) - yr[k]) * sc;
             }
+            if (w != NULL) loss += w[r] * row;
         } else {
             const REAL *restrict yr = targets + r * n;
+            double row = 0.0;
+            double *restrict acc = w != NULL ? &row : &loss;
             for (ptrdiff_t k = 0; k < n; k++) {
                 const REAL diff = zr[k] + b[k] - yr[k];
-                loss += 0.5 * (double)diff * (double)diff;
-                zr[k] = diff * inv_b;
+                *acc += 0.5 * (double)diff * (double)diff;
+                zr[k] = diff * sc;
             }
+            if (w != NULL) loss += w[r] * row;
         }
     }
     return loss;

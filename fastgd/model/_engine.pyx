@@ -113,7 +113,8 @@ cdef extern from "fg_engine_kernels.h" nogil:
                          void *d, fg_activation act)
     double fg_output_loss(int dbl, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, void *z,
                           const void *b, const int64_t *labels, const void *targets,
-                          fg_output out, double inv_b)
+                          fg_output out, double inv_b,
+                          const double *w, double inv_wsum)
     void fg_col_sums(int dbl, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, const void *d,
                      void *db)
     void fg_add_scaled(int dbl, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, void *dw,
@@ -155,6 +156,9 @@ cdef struct Net:
     char *dz[MAX_LAYERS + 1]     # dz[l]: dL/dZ of layer l (dz[L] is acts[L], overwritten)
     int64_t *labels              # the batch's class ids (softmax)
     char *targets                # the batch's target values (sigmoid, linear)
+    double *w_buf                # batch_max float64 for w_batch
+    double *w_batch              # the batch's row weights (NULL: unweighted), gathered by
+    double inv_wsum              # _gather_weights with 1 / their sum
     # the batch-1 look-ahead (its section below): b1_blocks partial products of the
     # first layer, one per block of step 2, and the next sample's inputs
     int b1_blocks
@@ -170,6 +174,7 @@ cdef struct Data:
     char *Y
     Py_ssize_t y_row, y_col
     bint y_double
+    const double *weights        # one per row of X (float64, contiguous), or NULL
 
 
 DEF MAX_PARAMS = 2 * MAX_LAYERS
@@ -304,7 +309,7 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
         return 0.0
     loss = fg_output_loss(net.is_double, r0, r1, net.sizes[L], net.acts[L],
                           _at(net, net.params, net.b_off[L - 1]), net.labels, net.targets,
-                          net.out, 1.0 / B)
+                          net.out, 1.0 / B, net.w_batch, net.inv_wsum)
     for l in range(L - 1, 0, -1):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
@@ -480,13 +485,35 @@ cdef void _update_range(Net *net, const Update *u, Py_ssize_t lo, Py_ssize_t hi)
             p1 = hi
         if p1 > p0:
             _update_span(net, u, pi, p0, p1 - p0)
+cdef double _gather_weights(Net *net, const Data *data, const int64_t *rows,
+                            Py_ssize_t B) noexcept nogil:
+    """The batch's row weights into net.w_batch (summed in row order) and 1 / their sum;
+    returns the sum. Unweighted (data.weights NULL): net.w_batch is NULL, returns B."""
+    cdef Py_ssize_t r
+    cdef double total = 0.0
+    if data.weights == NULL:
+        net.w_batch = NULL
+        return <double>B
+    net.w_batch = net.w_buf
+    for r in range(B):
+        net.w_batch[r] = data.weights[rows[r]]
+        total += net.w_batch[r]
+    # a batch of zero weights has zero data gradient (and loss 0, see _batch_loss)
+    net.inv_wsum = 1.0 / total if total > 0 else 0.0
+    return total
+
+
+cdef inline double _batch_loss(double loss_sum, double wsum) noexcept nogil:
+    """Mean (or weighted mean) data loss of a batch from its summed loss."""
+    return loss_sum / wsum if wsum > 0 else 0.0
 
 
 cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
                               Py_ssize_t B) noexcept nogil:
     """Mean data loss of the batch ``rows``; leaves every gradient in net.grads."""
     cdef Update none
-    cdef double loss = _rows_step(net, data, rows, B, True, FIRST_FRESH) / B
+    cdef double wsum = _gather_weights(net, data, rows, B)
+    cdef double loss = _batch_loss(_rows_step(net, data, rows, B, True, FIRST_FRESH), wsum)
     none.step = NULL
     none.look_ahead = False
     none.avg = NULL
@@ -496,8 +523,14 @@ cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
 
 # ---------------------------------------------------------------- the Python face
 
-cdef Data _data_view(object X, object labels, object Y) except *:
+cdef Data _data_view(object X, object labels, object Y, object weights=None) except *:
     cdef Data d
+    d.weights = NULL
+    if weights is not None:
+        if not (weights.dtype == np.float64 and weights.flags.c_contiguous and
+                weights.shape[0] == X.shape[0]):
+            raise ValueError("weights: expected float64, contiguous, one per row of X")
+        d.weights = <const double *>cnp.PyArray_DATA(weights)
     d.X = <char *>cnp.PyArray_DATA(X)
     d.x_row = X.strides[0]
     d.x_col = X.strides[1]
@@ -574,6 +607,9 @@ cdef class Engine:
                               if 0 < l < L else self.net.acts[l])
         self.net.labels = <int64_t *>self._buffer(batch_max, np.int64)
         self.net.targets = self._buffer(batch_max * sizes[L], params.dtype)
+        self.net.w_buf = <double *>self._buffer(batch_max, np.float64)
+        self.net.w_batch = NULL
+        self.net.inv_wsum = 0.0
         self.net.b1_blocks = _weight_blocks(&self.net, 1, True)
         self.net.z_part = self._buffer(self.net.b1_blocks * sizes[1], params.dtype)
         self.net.x_next = self._buffer(sizes[0], params.dtype)
@@ -588,7 +624,7 @@ cdef class Engine:
                   list states, list param_group, list param_delta, lrs,
                   cnp.ndarray average=None, int average_mode=0,
                   double average_beta=0.0, long long average_count=0,
-                  double clip_norm=0.0, double clip_value=-1.0):
+                  double clip_norm=0.0, double clip_value=-1.0, weights=None):
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
         rows, rows seen, batches done, failed batch or -1, mu_products, interrupted).
 
@@ -611,8 +647,10 @@ cdef class Engine:
         clip_norm > 0 / clip_value >= 0: clip each batch's gradient (its global L2 norm /
         each element) before the update; the update then runs after all gradients are made
         instead of fused into their blocks.
-"""
-        cdef Data data = _data_view(X, labels, Y)
+        weights: None, or one float64 weight per row of X (each batch's loss is then its
+        weighted mean)."""
+        cdef Data data = _data_view(X, labels, Y, weights)
+        cdef double wsum
         cdef int G = len(rules), g, pi, n_p = 2 * self.net.n_layers
         cdef fg_step group_steps[MAX_PARAMS]
         cdef long long first_step[MAX_PARAMS]
@@ -678,8 +716,9 @@ cdef class Engine:
             for b in range(n_batches):
                 r0 = b * batch_size
                 B = n - r0 if n - r0 < batch_size else batch_size
-                loss = _rows_step(&self.net, &data, rows + r0, B, True,
-                                  FIRST_AHEAD if ahead else FIRST_FRESH) / B
+                wsum = _gather_weights(&self.net, &data, rows + r0, B)
+                loss = _batch_loss(_rows_step(&self.net, &data, rows + r0, B, True,
+                                              FIRST_AHEAD if ahead else FIRST_FRESH), wsum)
                 if not isfinite(loss):
                     bad = b
                     break
@@ -718,9 +757,10 @@ cdef class Engine:
         return (loss_sum, rows_done, done, bad, [group_steps[g].mu_product for g in range(G)],
                 interrupted)
 
-    def loss_and_grads(self, X, labels, Y):
-        """Mean data loss over all rows of X, in order, in one batch; grads in the buffer."""
-        cdef Data data = _data_view(X, labels, Y)
+    def loss_and_grads(self, X, labels, Y, weights=None):
+        """Mean (weighted mean, with float64 ``weights``) data loss over all rows of X, in
+        order, in one batch; grads in the buffer."""
+        cdef Data data = _data_view(X, labels, Y, weights)
         cdef Py_ssize_t n = X.shape[0]
         cdef double loss
         order = np.arange(n, dtype=np.int64)

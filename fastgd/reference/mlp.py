@@ -14,6 +14,13 @@ Losses, for a batch of B rows with logits :math:`Z` (the last layer's pre-activa
 
 plus :math:`\frac{\alpha}{2}\sum_l \lVert W_l\rVert^2` (weights only, not biases). With
 these canonical pairings the gradient at the logits is :math:`(P - Y)/B` in all three cases.
+
+Sample weights :math:`w_i \ge 0` (``sample_weight``; scikit-learn's MLP convention): the
+batch's data loss is the weighted mean :math:`\sum_i w_i \ell_i / \sum_i w_i` and the
+gradient at the logits :math:`w_i (p_i - y_i) / \sum_i w_i`; the L2 term is unchanged (one
+penalty per batch, whatever the weights). A batch whose weights sum to 0 has loss 0 and a
+zero data gradient. Unit weights give the unweighted numbers.
+
 Hidden activations' derivatives are written in terms of their outputs A (what the C code
 keeps): relu :math:`[A>0]`, leaky_relu :math:`[A>0] + 0.01[A\le 0]`, tanh :math:`1-A^2`,
 sigmoid :math:`A(1-A)`, identity 1.
@@ -77,8 +84,11 @@ def predict_output(logits, output):
     return logits
 
 
-def data_loss_and_dlogits(logits, y, output):
-    """Mean loss of a batch and its gradient with respect to the logits."""
+def data_loss_and_dlogits(logits, y, output, sample_weight=None):
+    """Mean loss of a batch and its gradient with respect to the logits (weighted mean
+    with ``sample_weight``, one weight per row: see the module's docstring)."""
+    if sample_weight is not None:
+        return _weighted_loss_and_dlogits(logits, y, output, sample_weight)
     B = logits.shape[0]
     if output == "softmax":
         shifted = logits - logits.max(axis=1, keepdims=True)
@@ -111,6 +121,37 @@ def metric(logits, labels, Y, output):
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
 
 
+def row_losses(logits, y, output):
+    """Each row's data loss (float64) and P - Y: the terms the weighted mean is made of."""
+    if output == "softmax":
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        s = e.sum(axis=1, keepdims=True)
+        rows = np.arange(logits.shape[0])
+        per_row = np.log(s[:, 0]) - shifted[rows, y]
+        d = e / s
+        d[rows, y] -= 1.0
+    elif output == "sigmoid":
+        z = logits
+        per_row = np.sum(np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z))), axis=1)
+        d = sigmoid(z) - y
+    else:
+        d = logits - y
+        per_row = 0.5 * np.sum(d * d, axis=1)
+    return per_row.astype(np.float64), d
+
+
+def _weighted_loss_and_dlogits(logits, y, output, sample_weight):
+    w = np.asarray(sample_weight, dtype=np.float64)
+    per_row, d = row_losses(logits, y, output)
+    total = float(np.sum(w))
+    if total == 0.0:
+        return 0.0, np.zeros_like(d)
+    # each row's scale w_i / sum(w) is rounded once to the model's dtype, as the C kernel does
+    scale = (w * (1.0 / total)).astype(logits.dtype)
+    return float(np.dot(w, per_row)) / total, d * scale[:, None]
+
+
 def l2_penalty(params, alpha):
     return 0.5 * alpha * sum(float(np.sum(W.astype(np.float64) ** 2)) for W in params[0::2])
 
@@ -132,14 +173,14 @@ def backward(params, inputs, dlogits, activation, alpha=0.0):
     return grads
 
 
-def data_loss_and_grads(params, X, y, activation, output, alpha=0.0):
+def data_loss_and_grads(params, X, y, activation, output, alpha=0.0, sample_weight=None):
     """Mean data loss of a batch (no penalty) and the gradients (with the penalty's)."""
     logits, inputs = forward(params, X, activation)
-    loss, dlogits = data_loss_and_dlogits(logits, y, output)
+    loss, dlogits = data_loss_and_dlogits(logits, y, output, sample_weight)
     return loss, backward(params, inputs, dlogits, activation, alpha)
 
 
-def loss_and_grads(params, X, y, activation, output, alpha=0.0):
+def loss_and_grads(params, X, y, activation, output, alpha=0.0, sample_weight=None):
     """Batch loss (mean data loss + L2 penalty) and gradients of every parameter."""
-    loss, grads = data_loss_and_grads(params, X, y, activation, output, alpha)
+    loss, grads = data_loss_and_grads(params, X, y, activation, output, alpha, sample_weight)
     return loss + l2_penalty(params, alpha), grads

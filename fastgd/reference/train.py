@@ -24,7 +24,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
         validation_split=None, train_metric=False, initial_batch=0, ema=None,
         ema_start="zeros", average=False, final_average=False, clip_norm=None,
-        clip_value=None):
+        clip_value=None, sample_weight=None, class_weight=None):
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
@@ -32,7 +32,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       validation_split=validation_split, train_metric=train_metric,
                       initial_batch=initial_batch, ema=ema, ema_start=ema_start,
                       average=average, final_average=final_average, clip_norm=clip_norm,
-                      clip_value=clip_value)
+                      clip_value=clip_value, sample_weight=sample_weight,
+                      class_weight=class_weight)
     history = History(seed=run.seed, metric_name=model.metric_name, fast_path=False)
     avg = _Average(run)
     nb, every = run.n_batches, run.callback_every
@@ -98,8 +99,9 @@ def _epochs(run, history, nb, every, avg):
                 for group, group_lr in zip(optimizer.param_groups, lrs[b]):
                     group["lr"] = group_lr
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                value, grads = _loss_and_grads(run, np.asarray(run.X[idx], model.dtype),
-                                               run.targets(idx))
+                value, grads = _loss_and_grads(
+                    run, np.asarray(run.X[idx], model.dtype), run.targets(idx),
+                    None if run.weights is None else run.weights[idx])
                 if not math.isfinite(value):
                     _restore(model, optimizer, schedule, saved, avg)
                     raise NonFiniteLossError(epoch, b, nb, history)
@@ -177,11 +179,11 @@ def clip_gradients(grads, clip_norm=None, clip_value=None):
     return grads
 
 
-def _loss_and_grads(run, Xb, targets):
+def _loss_and_grads(run, Xb, targets, weights=None):
     model, params = run.model, run.model.parameters()
     if run.loss is None:
         return ref.data_loss_and_grads(params, Xb, targets, model.activation, model.output,
-                                       model.alpha)
+                                       model.alpha, sample_weight=weights)
     logits, inputs = ref.forward(params, Xb, model.activation)
     value, dlogits = run.loss(logits, targets)
     return float(value), ref.backward(params, inputs, np.asarray(dlogits, model.dtype),

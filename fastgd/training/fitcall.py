@@ -8,6 +8,7 @@ the optimizer and the schedule only through their methods (``check_X``,
 leaning on the fast path. Data is checked (NaN/inf scan) and targets encoded exactly once
 per fit, validation data included.
 """
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,7 @@ class FitCall:
     final_average: bool = False   # the model ends with the averaged weights
     clip_norm: float = None       # each batch's gradient: global L2 norm at most this
     clip_value: float = None      # ... and each element within [-clip_value, clip_value]
+    weights: object = None      # float64 per-row weights (sample x class weight), or None
 
     @property
     def n_batches(self):
@@ -65,7 +67,7 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
                 drop_last=False, loss=None, initial_epoch=0, callback_every=None,
                 validation_split=None, train_metric=False, initial_batch=0, ema=None,
                 ema_start="zeros", average=False, final_average=False, clip_norm=None,
-                clip_value=None):
+                clip_value=None, sample_weight=None, class_weight=None):
     """Check every argument of a fit call before anything is touched; a FitCall."""
     if not callable(getattr(model, "encode_targets", None)):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -119,6 +121,10 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
         raise ValueError(f"initial_batch: expected an int below the epoch's "
                          f"{batching.n_batches(n, batch_size, drop_last)} batches, got "
                          f"{initial_batch}")
+    weights = row_weights(model, labels, Y, X.shape[0], sample_weight, class_weight, rows)
+    if weights is not None and loss is not None:
+        raise ValueError("sample_weight/class_weight: not supported with a custom loss "
+                         "(weight the rows inside the loss instead)")
     return FitCall(model=model, X=X, labels=labels, Y=Y, n=n, optimizer=optimizer,
                    schedule=schedule, epochs=epochs, batch_size=batch_size,
                    shuffle=bool(shuffle), seed=seed, callbacks=callbacks, val=val,
@@ -126,7 +132,7 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
                    initial_epoch=initial_epoch, callback_every=callback_every, rows=rows,
                    train_metric=train_metric, initial_batch=initial_batch,
                    average=averaging, final_average=final_average, clip_norm=clip_norm,
-                   clip_value=clip_value)
+                   clip_value=clip_value, weights=weights)
 
 
 def _validation_rows(n, labels, fraction, seed):
@@ -162,6 +168,56 @@ def _check_average(ema, ema_start, average):
         return None
     beta = _checks.real(ema, "ema", low=0.0, high=1.0, low_open=True, high_open=True)
     return ("ema" if ema_start == "zeros" else "ema_copy", beta, 0)
+
+def row_weights(model, labels, Y, n, sample_weight, class_weight, rows=None):
+    """One float64 weight per row of X: ``sample_weight`` (default 1) times the weight of
+    the row's class; None when both are None. class_weight: ``{class id: weight}`` (classes
+    not named weigh 1) or ``"balanced"`` (``n / (n_classes * count)`` over the classes
+    present in the training ``rows``, scikit-learn's rule); it needs class ids (softmax) or
+    one 0/1 sigmoid output."""
+    if sample_weight is None and class_weight is None:
+        return None
+    if sample_weight is None:
+        w = np.ones(n, dtype=np.float64)
+    else:
+        w = np.asarray(sample_weight)
+        if w.dtype == np.bool_ or not np.issubdtype(w.dtype, np.number) or \
+                np.iscomplexobj(w):
+            raise TypeError(f"sample_weight: expected real numbers, got {w.dtype}")
+        if w.shape != (n,):
+            raise ValueError(f"sample_weight: expected shape ({n},), got {w.shape}")
+        w = np.array(w, dtype=np.float64)        # a copy: the caller's array is not touched
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("sample_weight: expected finite weights >= 0")
+    if class_weight is not None:
+        if labels is None and not (model.output == "sigmoid" and Y.shape[1] == 1):
+            raise ValueError("class_weight: expected a softmax output (class ids) or one "
+                             f"sigmoid output, got a {model.output} output with "
+                             f"{Y.shape[1]} column(s)")
+        ids = labels if labels is not None else (Y[:, 0] > 0.5).astype(np.int64)
+        n_classes = model.layer_sizes[-1] if labels is not None else 2
+        trained = ids if rows is None else ids[rows]
+        counts = np.bincount(trained, minlength=n_classes)
+        if isinstance(class_weight, str):
+            _checks.choice(class_weight, "class_weight", ("balanced",))
+            present = counts > 0
+            per_class = np.ones(n_classes)
+            per_class[present] = len(trained) / (np.count_nonzero(present) * counts[present])
+        elif isinstance(class_weight, dict):
+            per_class = np.ones(n_classes)
+            for c, v in class_weight.items():
+                if isinstance(c, bool) or not isinstance(c, numbers.Integral) or \
+                        not 0 <= c < n_classes:
+                    raise ValueError(f"class_weight: keys must be class ids in [0, "
+                                     f"{n_classes}), got {c!r}")
+                per_class[int(c)] = _checks.real(v, f"class_weight[{c}]", low=0)
+        else:
+            raise TypeError("class_weight: expected None, a dict {class id: weight} or "
+                            f"'balanced', got {type(class_weight).__name__}")
+        w *= per_class[ids]
+    if not np.any(w > 0):
+        raise ValueError("sample_weight: expected at least one weight > 0, got all zero")
+    return w
 
 
 def _check_optimizer(model, optimizer):

@@ -35,7 +35,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
         validation_split=None, train_metric=False, initial_batch=0, ema=None,
         ema_start="zeros", average=False, final_average=False, clip_norm=None,
-        clip_value=None):
+        clip_value=None, sample_weight=None, class_weight=None):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
@@ -70,6 +70,12 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     loss: None (the model's own) or ``f(logits, targets) -> (mean_loss, dL/dlogits)``.
     X may be float32/float64, C- or F-ordered, or a numpy.memmap: batches are gathered
     (and converted to the model's dtype) row by row; X is never copied whole.
+    sample_weight: one weight >= 0 per row; class_weight: ``{class id: weight}`` or
+    "balanced" (softmax, or one sigmoid output), multiplying it. Each batch's data loss is
+    then the weighted mean ``sum(w_i l_i) / sum(w_i)`` and its gradient at the logits
+    ``w_i (p_i - y_i) / sum(w_i)`` (scikit-learn's MLP convention); the L2 penalty is not
+    weighted; a batch of zero weights has no data gradient. History's loss averages the
+    batches' losses over rows, as scikit-learn's loss curve does.
     """
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -80,7 +86,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       validation_split=validation_split, train_metric=train_metric,
                       initial_batch=initial_batch, ema=ema, ema_start=ema_start,
                       average=average, final_average=final_average, clip_norm=clip_norm,
-                      clip_value=clip_value)
+                      clip_value=clip_value, sample_weight=sample_weight,
+                      class_weight=class_weight)
     n_threads = _threads.resolve(n_threads)
     avg = WeightAverage(run)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
@@ -171,7 +178,8 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg):
         [s["mu_product"] for s in states], [s["state"] for s in states], param_group,
         param_delta, None if lrs is None else lrs[b0:b1],
         avg.buf if avg.active else None, avg.engine_mode if avg.active else 0, avg.beta,
-        avg.count, run.clip_norm or 0.0, -1.0 if run.clip_value is None else run.clip_value)
+        avg.count, run.clip_norm or 0.0, -1.0 if run.clip_value is None else run.clip_value,
+        run.weights)
     for gstate, mu in zip(states, mus):
         gstate["step"] += done
         gstate["mu_product"] = mu
@@ -187,9 +195,9 @@ def _engine_grad_fn(model, optimizer, batch_max, n_threads):
     engine = model._engine(batch_max, n_threads)
     grads = _in_optimizer_order(model, optimizer, model._grads)
 
-    def grad_fn(Xb, targets):
+    def grad_fn(Xb, targets, wb=None):
         labels, Y = (targets, None) if model.output == "softmax" else (None, targets)
-        return engine.loss_and_grads(Xb, labels, Y), grads
+        return engine.loss_and_grads(Xb, labels, Y, wb), grads
     return grad_fn
 
 
@@ -226,7 +234,8 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg):
             # model); NumPy's overflow warnings, raised as errors under -W error, would
             # skip the restore.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, grads = grad_fn(Xb, targets)
+                loss, grads = grad_fn(Xb, targets) if run.weights is None else \
+                    grad_fn(Xb, targets, np.ascontiguousarray(run.weights[idx]))
                 if not math.isfinite(loss):
                     return loss_sum, rows, b
                 if run.clip_norm is not None or run.clip_value is not None:
