@@ -1,0 +1,300 @@
+"""Synchronous data-parallel training over MPI: ``fastgd.fit(..., comm=MPI.COMM_WORLD)``.
+
+Design: every rank holds the same model, optimizer and data (an array or a memmap of one
+file) and walks the same global batches: epoch e's order is
+``batching.epoch_order(n, seed, e)`` and global batch j is rows ``[j·G, (j+1)·G)`` of it,
+``G = size × batch_size``. Rank r takes the r-th of ``size`` near-equal slices of each
+global batch (all ``batch_size`` rows for a full batch; a partial last batch of m rows is
+split ``m·r//size ... m·(r+1)//size``, so no rank idles while another does two shares),
+so the ranks' slices together are exactly the single-process batch. Per step, on each
+rank:
+
+1. the engine's ``loss_and_grads`` on the rank's rows -> mean gradient of those rows in the
+   model's one flat gradient buffer (``model._grad_flat``), times ``rows_r / m``;
+2. one ``Iallreduce(SUM)`` of that whole buffer, in place (no per-layer messages; 4 bytes
+   per float32 parameter), so every rank holds the global batch's mean gradient;
+3. the optimizer's ``step`` on the model's parameters: the same update on every rank.
+
+That is per-batch Python, like fit's fallback path (~10-20 µs a step beside the engine's
+work; measured in benchmarks/test_bench_distributed.py), not the C epoch loop: see
+docs/DESIGN.md "Data-parallel fit" for the C-side allreduce it would take.
+
+Failure handling is collective, so no rank is left waiting in a collective another will
+never enter: arguments are checked on every rank and compared in one status exchange
+before anything changes; a non-finite loss or an exception during a step makes that rank
+put NaN into its gradient's first element, every rank sees it after the allreduce and
+leaves the epoch at that batch; and once per epoch (or per ``callback_every`` chunk) one
+exchange carries each rank's status, loss sum and a CRC of its parameters (which must be
+equal). Every collective has a deadline (``timeout``, see _comm.py). Rank 0 is the only
+rank that runs callbacks (checkpoints, loggers, early stopping: its stop decision is
+broadcast) and prints; the parameters, optimizer state and schedule state are broadcast
+from rank 0 at the start, so every rank may load one checkpoint, or only rank 0 need.
+"""
+import math
+import os
+import pickle
+import time
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from fastgd import batching
+from fastgd._runtime import threads as _threads
+from fastgd.distributed import _comm
+from fastgd.training import train as _train
+
+# fit features that data-parallel training refuses, with the reason
+_REFUSED = {
+    "loss": "a custom loss: the gradient of a user function cannot be sliced and "
+            "rescaled safely (only mean losses would be); use the model's own loss",
+}
+
+
+@dataclass
+class CommStats:
+    """What a data-parallel fit spent, per rank (``History.comm``)."""
+    ranks: int
+    threads_per_rank: int
+    rows_per_rank: int          # the per-rank batch size
+    global_batch: int
+    steps: int = 0
+    bytes_per_step: int = 0     # the allreduced gradient buffer
+    compute_seconds: float = 0.0     # gather + forward/backward + scale + optimizer step
+    allreduce_seconds: float = 0.0   # waiting in the gradient allreduce
+    exchange_seconds: float = 0.0    # per-epoch status exchanges and callback broadcasts
+
+    @property
+    def allreduce_us_per_step(self):
+        return 1e6 * self.allreduce_seconds / max(self.steps, 1)
+
+
+def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuffle=True,
+                      seed=None, schedule=None, callbacks=(), validation_data=None,
+                      verbose=0, drop_last=False, loss=None, initial_epoch=0,
+                      n_threads=None, callback_every=None, timeout=None, **unsupported):
+    """``fastgd.fit`` over the ranks of ``comm``; every rank calls it with the same
+    arguments. ``batch_size`` is per rank: the global batch is ``comm.size × batch_size``,
+    and the parameters after k epochs are those of ``fastgd.fit`` with that batch (to
+    rounding: ≤ 1e-10 in float64 is tested for 1, 2 and 3 ranks). Returns the History on
+    every rank (identical numbers; ``History.comm`` holds this rank's CommStats).
+
+    Supported: every optimizer (param groups too), per-epoch and per-batch schedules and
+    ReduceLROnPlateau (stepped with the global loss), L2 (``alpha``), validation data,
+    ``drop_last``, ``shuffle``, ``initial_epoch``, ``callback_every`` and callbacks (run on
+    rank 0 only; a True from one stops every rank). Refused with a clear error: a custom
+    ``loss``, and any fit option not listed here (e.g. sample weights, gradient clipping,
+    weight averaging) until data-parallel fit implements it.
+    n_threads: per rank; by default the host's cores divided by the ranks on that host.
+    timeout: seconds any collective may wait for the other ranks (default 300, or
+    ``FASTGD_MPI_TIMEOUT``) before raising PeerTimeoutError.
+    """
+    group = _comm.Group(comm, timeout)
+    error, run, refused = None, None, _refusals(loss, unsupported)
+    try:   # every rank checks its arguments; the verdicts are compared below
+        if refused:
+            raise NotImplementedError(f"fit(comm=...): {refused}")
+        b = _train._int_arg(batch_size, "batch_size", 1)
+        run = _train._prepare(model, X, y, optimizer, epochs, b * group.size, shuffle, seed,
+                              schedule, callbacks, validation_data, verbose, drop_last,
+                              None, initial_epoch, callback_every)
+    except Exception as e:
+        error = e
+    run = _agree(group, run, error, seed)
+    n_threads = _threads_per_rank(group, n_threads)
+    _sync_from_root(group, model, optimizer, schedule)
+    stats = CommStats(ranks=group.size, threads_per_rank=n_threads,
+                      rows_per_rank=run.batch_size // group.size, global_batch=run.batch_size,
+                      bytes_per_step=model._grad_flat.nbytes)
+    user_callbacks = run.callbacks
+    run.callbacks = (_RootCallbacks(group, user_callbacks, stats),)
+    if group.rank != 0:
+        run.verbose = 0
+    step = _Stepper(group, model, optimizer, run, n_threads, stats)
+    with _threads.single_threaded_blas():
+        history = _train.run_epochs(run, model, optimizer, schedule, step.runner,
+                                    fast_path=False)
+    history.comm = stats
+    return history
+
+
+def _refusals(loss, unsupported):
+    reasons = []
+    if loss is not None:
+        reasons.append(_REFUSED["loss"])
+    for name, value in sorted(unsupported.items()):
+        if value is not None and value is not False:
+            reasons.append(f"{name}= is not supported by data-parallel fit yet")
+    return "; ".join(reasons)
+
+
+# --------------------------------------------------------------------------- start-up
+
+_AGREE = ("n", "n_features", "batch_size", "epochs", "initial_epoch", "shuffle",
+          "drop_last", "n_params", "seed given", "seed", "callback_every")
+
+
+def _agree(group, run, error, seed):
+    """One exchange: every rank's verdict on its arguments and the numbers that must match.
+    Any failure or mismatch raises on every rank, before anything is changed."""
+    if run is not None:
+        vals = [0, run.n, run.X.shape[1], run.batch_size, run.epochs, run.initial_epoch,
+                run.shuffle, run.drop_last, run.model.n_params, seed is not None,
+                float(run.seed % (1 << 52)), run.callback_every or 0]
+    else:
+        vals = [1] + [0] * len(_AGREE)
+    text = _comm.describe(error) if error is not None else _comm.host_name()
+    nums, texts = group.exchange(vals, text, "start-up check")
+    group.raise_failures(texts, nums[:, 0], error, "fit(comm=...): ")
+    for k, name in enumerate(_AGREE, start=1):
+        if name == "seed" and not nums[0, _AGREE.index("seed given") + 1]:
+            continue     # no seed anywhere: every rank takes rank 0's fresh one
+        if not np.all(nums[:, k] == nums[0, k]):
+            shown = ", ".join(f"rank {r}: {v:g}" for r, v in enumerate(nums[:, k]))
+            raise ValueError(f"fit(comm=...): every rank must pass the same {name} "
+                             f"({shown})")
+    run.seed = int(nums[0, _AGREE.index("seed") + 1]) if seed is None else run.seed
+    group.hosts = texts
+    return run
+
+
+def _threads_per_rank(group, n_threads):
+    if n_threads is not None or _threads._override is not None:
+        return _threads.resolve(n_threads)
+    if os.environ.get("OMP_NUM_THREADS"):
+        return _threads.resolve(None)
+    # one team per rank, never more threads on a host than it has cores
+    return max(1, _comm.cores() // group.local_size(group.hosts))
+
+
+def _sync_from_root(group, model, optimizer, schedule):
+    """Rank 0's parameters, optimizer state and schedule state on every rank."""
+    group.bcast_array(model._flat, 0, "parameter broadcast")
+    state = pickle.dumps((optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
+                          schedule.state_dict() if schedule is not None else None))
+    state = pickle.loads(group.bcast_bytes(state if group.rank == 0 else b"", 0,
+                                           "optimizer state broadcast"))
+    if group.rank != 0:
+        if state[0] is not None:
+            optimizer.load_state_dict(state[0])
+        if state[1] is not None:
+            schedule.load_state_dict(state[1])
+
+
+# --------------------------------------------------------------------------- the steps
+
+class _Stepper:
+    """The runner run_epochs calls for batches [b0, b1) of an epoch."""
+
+    def __init__(self, group, model, optimizer, run, n_threads, stats):
+        self.group, self.model, self.optimizer, self.run, self.stats = \
+            group, model, optimizer, run, stats
+        self.per_rank = run.batch_size // group.size
+        self.engine = model._engine(min(self.per_rank, run.n), n_threads)
+        self.grad = model._grad_flat
+        by_id = {id(p): g for p, g in zip(model.parameters(), model._grads)}
+        self.grads = [by_id[id(p)] for g in optimizer.param_groups for p in g["params"]]
+        self.pending = None     # an exception not yet reported to the other ranks
+
+    def runner(self, order, b0, b1, lrs):
+        group, run, grad, stats = self.group, self.run, self.grad, self.stats
+        G, n, size, rank = run.batch_size, run.n, group.size, group.rank
+        loss_sum, rows, bad = 0.0, 0, -1
+        nonfinite = False
+        perf = time.perf_counter
+        for b in range(b0, b1):
+            t0 = perf()
+            start = b * G
+            m = min(G, n - start)
+            idx = order[start + m * rank // size:start + m * (rank + 1) // size]
+            flag = self.pending is not None
+            if not flag:
+                try:
+                    if lrs is not None:
+                        for pg, lr in zip(self.optimizer.param_groups, lrs[b]):
+                            pg["lr"] = lr
+                    if len(idx):
+                        local = self._loss_and_grads(idx)
+                        if math.isfinite(local):
+                            grad *= len(idx) / m
+                            loss_sum += local * len(idx)
+                            rows += len(idx)
+                        else:
+                            flag = nonfinite = True
+                    else:
+                        grad.fill(0)
+                except Exception as e:
+                    self.pending, flag = e, True
+            if flag:
+                grad[0] = np.nan
+            t1 = perf()
+            group.allreduce_sum(grad)
+            t2 = perf()
+            stats.compute_seconds += t1 - t0
+            stats.allreduce_seconds += t2 - t1
+            if grad[0] != grad[0]:      # some rank flagged, or the gradient is NaN there
+                bad = b
+                break
+            try:
+                self.optimizer.step(self.grads)
+            except Exception as e:
+                self.pending = e        # reported by the next allreduce or the exchange
+            stats.compute_seconds += perf() - t2
+            stats.steps += 1
+        return self._epoch_status(loss_sum, rows, bad, nonfinite)
+
+    def _loss_and_grads(self, idx):
+        run = self.run
+        Xb = run.X[idx]
+        labels = run.labels[idx] if run.labels is not None else None
+        Y = run.Y[idx] if run.Y is not None else None
+        return self.engine.loss_and_grads(Xb, labels, Y)
+
+    def _epoch_status(self, loss_sum, rows, bad, nonfinite):
+        """The collective check after every chunk of batches."""
+        t0 = time.perf_counter()
+        code = 2 if self.pending is not None else 0
+        crc = zlib.crc32(self.model._flat.view(np.uint8)) if code == 0 else 0
+        text = _comm.describe(self.pending) if self.pending is not None else ""
+        nums, texts = self.group.exchange([code, loss_sum, rows, crc, nonfinite], text,
+                                          "per-epoch status check")
+        self.stats.exchange_seconds += time.perf_counter() - t0
+        own, self.pending = self.pending, None
+        self.group.raise_failures(texts, nums[:, 0], own, "fit(comm=...): ")
+        if bad < 0 and not np.all(nums[:, 3] == nums[0, 3]):
+            raise RuntimeError("fit(comm=...): the ranks' parameters differ after the same "
+                               "steps (CRCs " + ", ".join(f"{int(c):08x}" for c in nums[:, 3])
+                               + "); is every rank running the same fastgd build?")
+        # the global loss sum, added in rank order on every rank: the same number everywhere
+        return float(sum(nums[:, 1])), int(sum(nums[:, 2])), bad
+
+
+class _RootCallbacks:
+    """The user's callbacks, run on rank 0 only; their stop decision (or error) broadcast."""
+
+    def __init__(self, group, callbacks, stats):
+        self.group, self.callbacks, self.stats = group, callbacks, stats
+
+    def _decide(self, call):
+        t0 = time.perf_counter()
+        stop, error = False, None
+        if self.group.rank == 0:
+            try:
+                stop = call()
+            except Exception as e:
+                error = e
+        flag = np.array([stop, error is not None], dtype=np.int8)
+        self.group.bcast_array(flag, 0, "callback decision broadcast")
+        self.stats.exchange_seconds += time.perf_counter() - t0
+        if error is not None:
+            raise error
+        if flag[1]:
+            raise _comm.RankError("fit(comm=...): a callback raised on rank 0",
+                                  {0: "callback raised"})
+        return bool(flag[0])
+
+    def on_epoch_end(self, epoch, logs):
+        return self._decide(lambda: _train._callbacks_stop(self.callbacks, epoch, logs))
+
+    def on_batches_end(self, epoch, logs):
+        return self._decide(lambda: _train._batch_callbacks_stop(self.callbacks, epoch, logs))
