@@ -7,8 +7,8 @@ pandas are optional (``pip install 'fastgd[mpi]'``, ``'fastgd[dask]'``) and impo
 when used.
 """
 from fastgd.distributed._comm import DEFAULT_TIMEOUT, PeerTimeoutError, RankError
-from fastgd.distributed.fit import CommStats, data_parallel_fit
-from fastgd.distributed.sweep import SweepResult, sweep
+from fastgd.distributed.data_parallel import CommStats, data_parallel_fit
+from fastgd.distributed.sweeps import SweepResult, sweep
 
 fit = data_parallel_fit
 

@@ -14,6 +14,7 @@ from one ``Iallgather`` whose size is known in advance -- no second message whos
 one rank would have to announce first.
 """
 import os
+import sys
 import time
 
 import numpy as np
@@ -24,8 +25,10 @@ DEFAULT_TIMEOUT = 300.0
 
 class PeerTimeoutError(TimeoutError):
     """A collective did not complete in time: another rank died, hangs, or is far behind.
-    The communicator is unusable afterwards; end the job (``python -m mpi4py script.py``
-    aborts every rank on an unhandled exception)."""
+    Raised only with ``on_timeout="raise"`` (by default the job is aborted, since the
+    interpreter's MPI_Finalize would wait for the lost rank forever). The communicator is
+    unusable afterwards: end the job (``python -m mpi4py script.py`` aborts every rank on
+    an unhandled exception)."""
 
 
 class RankError(RuntimeError):
@@ -59,7 +62,7 @@ def resolve_timeout(timeout):
 class Group:
     """An mpi4py intra-communicator with deadline-bounded collectives."""
 
-    def __init__(self, comm, timeout=None):
+    def __init__(self, comm, timeout=None, on_timeout="abort"):
         MPI = _mpi()
         if not isinstance(comm, MPI.Intracomm):
             raise TypeError(f"comm: expected an mpi4py intra-communicator (e.g. "
@@ -69,6 +72,9 @@ class Group:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self.timeout = resolve_timeout(timeout)
+        if on_timeout not in ("abort", "raise"):
+            raise ValueError(f"on_timeout: expected 'abort' or 'raise', got {on_timeout!r}")
+        self.on_timeout = on_timeout
 
     def wait(self, req, what):
         """Complete ``req`` or raise PeerTimeoutError after ``timeout`` seconds."""
@@ -80,12 +86,23 @@ class Group:
             spins += 1
             if spins & 63 == 0:
                 if time.monotonic() > deadline:
-                    raise PeerTimeoutError(
-                        f"rank {self.rank}/{self.size}: {what} did not complete within "
-                        f"{self.timeout:g} s; another rank has died, hangs or is far "
-                        "behind (set timeout= or FASTGD_MPI_TIMEOUT to wait longer)")
+                    self._timed_out(what)
                 # let a rank that shares this core run (oversubscribed or busy hosts)
                 os.sched_yield()
+
+    def _timed_out(self, what):
+        err = PeerTimeoutError(
+            f"rank {self.rank}/{self.size}: {what} did not complete within "
+            f"{self.timeout:g} s; another rank has died, hangs or is far behind (set "
+            "timeout= or FASTGD_MPI_TIMEOUT to wait longer)")
+        if self.on_timeout == "raise":
+            raise err
+        # MPI_Finalize at interpreter exit would wait for the lost rank forever (measured:
+        # MPICH hangs there), so a timeout ends the whole job unless asked not to
+        sys.stderr.write(f"fastgd.distributed: {err}; aborting the MPI job\n")
+        sys.stderr.flush()
+        self.comm.Abort(1)
+        raise err   # pragma: no cover - Abort does not return
 
     def allreduce_sum(self, buf, what="gradient allreduce"):
         """In place: ``buf`` becomes the element-wise sum over ranks."""

@@ -72,7 +72,8 @@ class CommStats:
 def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuffle=True,
                       seed=None, schedule=None, callbacks=(), validation_data=None,
                       verbose=0, drop_last=False, loss=None, initial_epoch=0,
-                      n_threads=None, callback_every=None, timeout=None, **unsupported):
+                      n_threads=None, callback_every=None, timeout=None, on_timeout="abort",
+                      **unsupported):
     """``fastgd.fit`` over the ranks of ``comm``; every rank calls it with the same
     arguments. ``batch_size`` is per rank: the global batch is ``comm.size × batch_size``,
     and the parameters after k epochs are those of ``fastgd.fit`` with that batch (to
@@ -87,9 +88,10 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     weight averaging) until data-parallel fit implements it.
     n_threads: per rank; by default the host's cores divided by the ranks on that host.
     timeout: seconds any collective may wait for the other ranks (default 300, or
-    ``FASTGD_MPI_TIMEOUT``) before raising PeerTimeoutError.
+    ``FASTGD_MPI_TIMEOUT``); then ``on_timeout="abort"`` ends the MPI job (MPI_Abort,
+    after printing why) and ``"raise"`` raises PeerTimeoutError.
     """
-    group = _comm.Group(comm, timeout)
+    group = _comm.Group(comm, timeout, on_timeout)
     error, run, refused = None, None, _refusals(loss, unsupported)
     try:   # every rank checks its arguments; the verdicts are compared below
         if refused:
@@ -138,7 +140,7 @@ def _agree(group, run, error, seed):
     """One exchange: every rank's verdict on its arguments and the numbers that must match.
     Any failure or mismatch raises on every rank, before anything is changed."""
     if run is not None:
-        vals = [0, run.n, run.X.shape[1], run.batch_size, run.epochs, run.initial_epoch,
+        vals = [0, run.n, run.X.shape[1], run.batch_size // group.size, run.epochs, run.initial_epoch,
                 run.shuffle, run.drop_last, run.model.n_params, seed is not None,
                 float(run.seed % (1 << 52)), run.callback_every or 0]
     else:
