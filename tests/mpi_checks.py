@@ -294,6 +294,23 @@ def still_in_step_after_failures():
     return {"crc": _crc(model)}
 
 
+# ------------------------------------------------------------------ sweep
+
+@check
+def sweep_over_ranks():
+    X, y = random_problem(200, [6, 16, 3], "softmax", seed=0)
+    val = random_problem(60, [6, 16, 3], "softmax", seed=1)
+    grid = {"lr": [1e-2, 1e-1, 0.3], "optimizer": ["sgd", "adam"]}
+    fixed = dict(layer_sizes=[6, 16, 3], epochs=2, batch_size=16, seed=0)
+    r = fastgd.sweep(grid, X, y, validation_data=val, comm=comm, **fixed)
+    local = fastgd.sweep(grid, X, y, validation_data=val, client=False, n_threads=1, **fixed)
+    return {"backend": r.backend, "best_index": r.best_index,
+            "local_best_index": local.best_index, "threads": r.threads_per_fit,
+            "max_loss_diff": max(abs(a["val_loss"] - b["val_loss"])
+                                 for a, b in zip(r.rows, local.rows)),
+            "crc": _crc(r.best_model), "local_crc": _crc(local.best_model)}
+
+
 # ------------------------------------------------------------------ dead rank
 
 def dead(mode):

@@ -182,6 +182,17 @@ def test_ranks_stay_in_step_after_collective_failures(outcomes, n):
     same(values(outcomes, n, "still_in_step_after_failures"), "crc")
 
 
+@pytest.mark.parametrize("n", SIZES)
+def test_sweep_over_ranks_gives_the_local_table(outcomes, n):
+    """Points round-robin over the ranks, one thread team per rank; every rank gets the
+    whole table and the best model (broadcast from the rank that fitted it)."""
+    vals = values(outcomes, n, "sweep_over_ranks")
+    for v in vals:
+        assert v["backend"] == "mpi" and v["best_index"] == v["local_best_index"]
+        assert v["max_loss_diff"] <= 1e-12 and v["crc"] == v["local_crc"]
+    same(vals, "threads")
+
+
 @pytest.mark.parametrize("mode", ["kill", "stop"])
 def test_dead_rank_fails_the_others_in_bounded_time(tmp_path, mode):
     """Rank 1 is SIGKILLed (mpiexec then ends the job) or SIGSTOPped (hangs: rank 0's
