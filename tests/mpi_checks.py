@@ -247,6 +247,26 @@ def different_row_counts():
 
 
 @check
+def different_optimizer_classes():
+    X, y, model, opt = _small()
+    if rank == N - 1:
+        opt = fastgd.SGD(model.parameters(), lr=0.1)
+    kind, msg = _outcome(lambda: distributed.fit(model, X, y, opt, comm=comm, epochs=1,
+                                                 batch_size=8, seed=0))
+    return {"raised": kind, "message": msg}
+
+
+@check
+def different_dtypes():
+    X, y = random_problem(120, [6, 8, 3], "softmax", seed=0)
+    model = fastgd.MLP([6, 8, 3], dtype=np.float32 if rank == N - 1 else np.float64, seed=0)
+    opt = fastgd.Adam(model.parameters(), lr=1e-2)
+    kind, msg = _outcome(lambda: distributed.fit(model, X, y, opt, comm=comm, epochs=1,
+                                                 batch_size=8, seed=0))
+    return {"raised": kind, "message": msg}
+
+
+@check
 def error_mid_epoch_on_one_rank():
     X, y, model, opt = _small()
     original = data_parallel._Stepper._loss_and_grads

@@ -145,7 +145,8 @@ def test_bad_data_on_one_rank_stops_every_rank(outcomes, n):
 
 
 @pytest.mark.parametrize("check,field", [("mismatched_arguments", "batch_size"),
-                                         ("different_row_counts", "same n")])
+                                         ("different_row_counts", "same n"),
+                                         ("different_dtypes", "dtype size")])
 @pytest.mark.parametrize("n", SIZES)
 def test_arguments_must_agree(outcomes, n, check, field):
     for v in values(outcomes, n, check):
@@ -153,6 +154,17 @@ def test_arguments_must_agree(outcomes, n, check, field):
             assert v["raised"] is None
         else:
             assert v["raised"] == "ValueError" and field in v["message"], v
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_another_optimizer_than_rank0s_is_an_error_everywhere(outcomes, n):
+    vals = values(outcomes, n, "different_optimizer_classes")
+    if n == 1:
+        assert vals[0]["raised"] is None
+        return
+    assert vals[-1]["raised"] == "ValueError" and "another optimizer" in vals[-1]["message"]
+    for v in vals[:-1]:
+        assert v["raised"] == "RankError" and "rank 0's state" in v["message"], v
 
 
 @pytest.mark.parametrize("n", SIZES)
