@@ -30,6 +30,7 @@ rank that runs callbacks (checkpoints, loggers, early stopping: its stop decisio
 broadcast) and prints; the parameters, optimizer state and schedule state are broadcast
 from rank 0 at the start, so every rank may load one checkpoint, or only rank 0 need.
 """
+import dataclasses
 import math
 import os
 import pickle
@@ -39,10 +40,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastgd import batching
+from fastgd import _checks
 from fastgd._runtime import threads as _threads
 from fastgd.distributed import _comm
+from fastgd.model.mlp import MLP
 from fastgd.training import train as _train
+from fastgd.training.fitcall import callbacks_stop, prepare_fit
 
 # fit features that data-parallel training refuses, with the reason
 _REFUSED = {
@@ -96,10 +99,14 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     try:   # every rank checks its arguments; the verdicts are compared below
         if refused:
             raise NotImplementedError(f"fit(comm=...): {refused}")
-        b = _train._int_arg(batch_size, "batch_size", 1)
-        run = _train._prepare(model, X, y, optimizer, epochs, b * group.size, shuffle, seed,
-                              schedule, callbacks, validation_data, verbose, drop_last,
-                              None, initial_epoch, callback_every)
+        if not isinstance(model, MLP):
+            raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
+        b = _checks.integer(batch_size, "batch_size", low=1)
+        run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=b * group.size,
+                          shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
+                          validation_data=validation_data, verbose=verbose,
+                          drop_last=drop_last, initial_epoch=initial_epoch,
+                          callback_every=callback_every)
     except Exception as e:
         error = e
     run = _agree(group, run, error, seed)
@@ -116,18 +123,15 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     stats = CommStats(ranks=group.size, threads_per_rank=n_threads,
                       rows_per_rank=run.batch_size // group.size, global_batch=run.batch_size,
                       bytes_per_step=model._grad_flat.nbytes)
-    user_callbacks = run.callbacks
-    run.callbacks = (_RootCallbacks(group, user_callbacks, stats),)
-    if group.rank != 0:
-        run.verbose = 0
+    run = dataclasses.replace(run, callbacks=(_RootCallbacks(group, run.callbacks, stats),),
+                              verbose=run.verbose if group.rank == 0 else 0)
     step = _Stepper(group, model, optimizer, run, n_threads, stats)
     # the optimizer's step runs with the rank's team too (its default is every core: with
     # several ranks a host, oversubscribed -- measured 24 ms instead of ~0.2 ms a step)
     saved_threads, optimizer.n_threads = getattr(optimizer, "n_threads", None), n_threads
     try:
         with _threads.single_threaded_blas():
-            history = _train.run_epochs(run, model, optimizer, schedule, step.runner,
-                                        fast_path=False)
+            history = _train.run_epochs(run, step.runner, fast_path=False)
     finally:
         optimizer.n_threads = saved_threads
     history.comm = stats
@@ -170,8 +174,9 @@ def _agree(group, run, error, seed):
             shown = ", ".join(f"rank {r}: {v:g}" for r, v in enumerate(nums[:, k]))
             raise ValueError(f"fit(comm=...): every rank must pass the same {name} "
                              f"({shown})")
-    run.seed = int(nums[0, _AGREE.index("seed") + 1]) if seed is None else run.seed
     group.hosts = texts
+    if seed is None:
+        run = dataclasses.replace(run, seed=int(nums[0, _AGREE.index("seed") + 1]))
     return run
 
 
@@ -314,7 +319,8 @@ class _RootCallbacks:
         return bool(flag[0])
 
     def on_epoch_end(self, epoch, logs):
-        return self._decide(lambda: _train._callbacks_stop(self.callbacks, epoch, logs))
+        return self._decide(lambda: callbacks_stop(self.callbacks, epoch, logs))
 
     def on_batches_end(self, epoch, logs):
-        return self._decide(lambda: _train._batch_callbacks_stop(self.callbacks, epoch, logs))
+        return self._decide(lambda: callbacks_stop(self.callbacks, epoch, logs,
+                                                   hook="on_batches_end"))
