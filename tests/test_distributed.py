@@ -3,7 +3,8 @@ communicator; the multi-rank behaviour is tests/test_distributed_mpi.py's)."""
 import numpy as np
 import pytest
 
-pytest.importorskip("mpi4py", reason="data-parallel fit needs mpi4py (pip install 'fastgd[mpi]' mpich)")
+pytest.importorskip("mpi4py",
+                    reason="data-parallel fit needs mpi4py (pip install 'fastgd[mpi]' mpich)")
 
 from mpi4py import MPI  # noqa: E402
 

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-pytest.importorskip("mpi4py", reason="data-parallel fit needs mpi4py (pip install 'fastgd[mpi]' mpich)")
+pytest.importorskip("mpi4py",
+                    reason="data-parallel fit needs mpi4py (pip install 'fastgd[mpi]' mpich)")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

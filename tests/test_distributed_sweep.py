@@ -29,7 +29,8 @@ def test_grid_points_product_union_and_fixed():
                              {"epochs": 1, "layer_sizes": [2, 2], "lr": 9})
     assert pts == [{"epochs": 1, "layer_sizes": [2, 2], "lr": 1, "batch_size": 3},
                    {"epochs": 1, "layer_sizes": [2, 2], "lr": 2, "batch_size": 3}]
-    pts = sweeps.grid_points([{"lr": [1]}, {"lr": [2, 3], "optimizer": ["sgd"]}], FIXED | {"batch_size": 4})
+    pts = sweeps.grid_points([{"lr": [1]}, {"lr": [2, 3], "optimizer": ["sgd"]}],
+                             FIXED | {"batch_size": 4})
     assert [p["lr"] for p in pts] == [1, 2, 3] and pts[1]["optimizer"] == "sgd"
 
 

@@ -102,6 +102,8 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
         if not isinstance(model, MLP):
             raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
         b = _checks.integer(batch_size, "batch_size", low=1)
+        if n_threads is not None:
+            n_threads = _threads.resolve(n_threads)
         run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=b * group.size,
                           shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                           validation_data=validation_data, verbose=verbose,
@@ -128,12 +130,15 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     step = _Stepper(group, model, optimizer, run, n_threads, stats)
     # the optimizer's step runs with the rank's team too (its default is every core: with
     # several ranks a host, oversubscribed -- measured 24 ms instead of ~0.2 ms a step)
-    saved_threads, optimizer.n_threads = getattr(optimizer, "n_threads", None), n_threads
+    own_threads = hasattr(optimizer, "n_threads")
+    if own_threads:
+        saved_threads, optimizer.n_threads = optimizer.n_threads, n_threads
     try:
         with _threads.single_threaded_blas():
             history = _train.run_epochs(run, step.runner, fast_path=False)
     finally:
-        optimizer.n_threads = saved_threads
+        if own_threads:
+            optimizer.n_threads = saved_threads
     history.comm = stats
     return history
 
@@ -158,10 +163,10 @@ def _agree(group, run, error, seed):
     """One exchange: every rank's verdict on its arguments and the numbers that must match.
     Any failure or mismatch raises on every rank, before anything is changed."""
     if run is not None:
-        vals = [0, run.n, run.X.shape[1], run.batch_size // group.size, run.epochs, run.initial_epoch,
-                run.shuffle, run.drop_last, run.model.n_params, run.model.dtype.itemsize,
-                seed is not None,
-                float(run.seed % (1 << 52)), run.callback_every or 0]
+        vals = [0, run.n, run.X.shape[1], run.batch_size // group.size, run.epochs,
+                run.initial_epoch, run.shuffle, run.drop_last, run.model.n_params,
+                run.model.dtype.itemsize, seed is not None, float(run.seed % (1 << 52)),
+                run.callback_every or 0]
     else:
         vals = [1] + [0] * len(_AGREE)
     text = _comm.describe(error) if error is not None else _comm.host_name()

@@ -24,8 +24,6 @@ import numbers
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from fastgd.distributed import _comm
 
 MODEL_KEYS = ("layer_sizes", "activation", "output", "init", "alpha", "dtype", "model_seed")
