@@ -61,7 +61,7 @@ def test_cost_model_recovers_a_known_link():
                                                                  "GB_per_s": gbs})}
              for b in (8, 64, 32768, 262144, report.GRAD_BYTES, 2097152)]
     model = report.fit_cost_model(sweep)
-    assert model["alpha_us"] == pytest.approx(alpha + 8 / (gbs * 1e3) / 2, rel=1e-6)
+    assert model["alpha_us"] == pytest.approx(alpha + (8 + 64) / 2 / (gbs * 1e3) / 2, rel=1e-6)
     assert model["GB_per_s"] == pytest.approx(gbs, rel=1e-3)
     # 4 bytes a float32 parameter; the latency term grows with log2(p), bandwidth saturates
     assert report.GRAD_BYTES == 4 * 235_146

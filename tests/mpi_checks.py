@@ -123,6 +123,26 @@ def _outcome(fn):
     return None, None
 
 
+@check
+def memmap_of_one_file():
+    """Every rank maps the same .npy file read-only (float32 data, float64 model)."""
+    X, y = random_problem(130, [6, 8, 3], "softmax", dtype=np.float32, seed=4)
+    d = comm.bcast(tempfile.mkdtemp() if rank == 0 else None)
+    if rank == 0:
+        np.save(os.path.join(d, "X.npy"), X)
+    comm.Barrier()
+    Xm = np.load(os.path.join(d, "X.npy"), mmap_mode="r")
+    model = fastgd.MLP([6, 8, 3], dtype=np.float64, seed=0)
+    opt = fastgd.Adam(model.parameters(), lr=1e-2)
+    distributed.fit(model, Xm, y, opt, comm=comm, epochs=2, batch_size=7, seed=0)
+    single = fastgd.MLP([6, 8, 3], dtype=np.float64, seed=0)
+    fastgd.fit(single, X, y, fastgd.Adam(single.parameters(), lr=1e-2), epochs=2,
+               batch_size=7 * N, seed=0)
+    return {"is_memmap": isinstance(Xm, np.memmap),
+            "max_abs_diff": float(np.max(np.abs(model._flat - single._flat))),
+            "crc": _crc(model)}
+
+
 # ------------------------------------------------------------------ rank 0 writes
 
 @check

@@ -93,6 +93,13 @@ def test_equivalent_to_single_process_global_batch(outcomes, n, case):
 
 
 @pytest.mark.parametrize("n", SIZES)
+def test_memmap_of_one_file_on_every_rank(outcomes, n):
+    vals = values(outcomes, n, "memmap_of_one_file")
+    assert all(v["is_memmap"] and v["max_abs_diff"] <= FLOAT64_TOL for v in vals)
+    same(vals, "crc")
+
+
+@pytest.mark.parametrize("n", SIZES)
 def test_only_rank0_writes_and_prints(outcomes, n):
     vals = values(outcomes, n, "only_rank0_writes")
     for v in vals:
