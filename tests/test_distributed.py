@@ -44,16 +44,28 @@ def test_comm_must_be_an_intracommunicator():
                         on_timeout="ignore")
 
 
-def test_unsupported_fit_options_are_refused_by_name():
+def test_options_fit_has_and_data_parallel_fit_lacks_are_refused_by_name(monkeypatch):
+    from fastgd.training import train
+
+    def fit(model, X, y, optimizer, *, epochs, batch_size, sample_weight=None, ema=None,
+            restore_best=True):   # a future fit with options data-parallel fit lacks
+        raise AssertionError("not called")
+    monkeypatch.setattr(train, "fit", fit)
     X, y, model, opt = small()
     before = model._flat.copy()
     with pytest.raises(NotImplementedError, match="sample_weight= is not supported"):
         distributed.fit(model, X, y, opt, comm=MPI.COMM_WORLD, epochs=1, batch_size=5,
                         sample_weight=np.ones(50))
+    with pytest.raises(NotImplementedError, match="restore_best= is not supported"):
+        distributed.fit(model, X, y, opt, comm=MPI.COMM_WORLD, epochs=1, batch_size=5,
+                        restore_best=False)
+    with pytest.raises(NotImplementedError, match="frobnicate= is not an argument"):
+        distributed.fit(model, X, y, opt, comm=MPI.COMM_WORLD, epochs=1, batch_size=5,
+                        frobnicate=1)
     np.testing.assert_array_equal(before, model._flat)
-    # an option left at its "off" value is no reason to refuse
+    # options at fit's defaults are no reason to refuse
     distributed.fit(model, X, y, opt, comm=MPI.COMM_WORLD, epochs=1, batch_size=5,
-                    sample_weight=None, ema=False)
+                    sample_weight=None, ema=None, restore_best=True)
 
 
 def test_comm_stats_account_for_every_step():

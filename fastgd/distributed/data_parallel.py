@@ -144,13 +144,27 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
 
 
 def _refusals(loss, unsupported):
+    """Why this call cannot run data-parallel ('' if it can): a custom loss, or any other
+    fit option (``fastgd.fit`` passes all of its own) set to other than fit's default."""
+    import inspect
     reasons = []
     if loss is not None:
         reasons.append(_REFUSED["loss"])
+    defaults = {name: p.default for name, p in
+                inspect.signature(_train.fit).parameters.items()}
     for name, value in sorted(unsupported.items()):
-        if value is not None and value is not False:
+        if name not in defaults:
+            reasons.append(f"{name}= is not an argument of fit")
+        elif not _is_default(value, defaults[name]):
             reasons.append(f"{name}= is not supported by data-parallel fit yet")
     return "; ".join(reasons)
+
+
+def _is_default(value, default):
+    if value is default:
+        return True
+    plain = (bool, int, float, str, type(None))
+    return isinstance(value, plain) and type(value) is type(default) and value == default
 
 
 # --------------------------------------------------------------------------- start-up
