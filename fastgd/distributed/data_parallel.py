@@ -260,7 +260,8 @@ class _Stepper:
                     if len(idx):
                         local = self._loss_and_grads(idx)
                         if math.isfinite(local):
-                            grad *= len(idx) / m
+                            if len(idx) != m:      # a share of the batch (not 1 rank)
+                                grad *= len(idx) / m
                             loss_sum += local * len(idx)
                             rows += len(idx)
                         else:
