@@ -88,7 +88,7 @@ def _equivalence(name):
         if opts.get("validation") else None
     kw = dict(epochs=3, seed=5, drop_last=opts.get("drop_last", False), validation_data=val)
     model, opt, sched = _setup(sizes, output, dtype, optimizer, opts)
-    h = distributed.fit(model, X, y, opt, comm=comm, batch_size=b, schedule=sched, **kw)
+    h = fastgd.fit(model, X, y, opt, comm=comm, batch_size=b, schedule=sched, **kw)
     single, sopt, ssched = _setup(sizes, output, dtype, optimizer, opts)
     hs = fastgd.fit(single, X, y, sopt, batch_size=b * N, schedule=ssched, **kw)
     diff = float(np.max(np.abs(model._flat.astype(np.float64) - single._flat)))
@@ -163,8 +163,8 @@ def only_rank0_writes():
 @check
 def callback_stop_on_rank0_stops_all():
     X, y, model, opt = _small()
-    h = distributed.fit(model, X, y, opt, comm=comm, epochs=5, batch_size=8, seed=0,
-                        callbacks=[lambda e, logs: e == 1])
+    h = fastgd.fit(model, X, y, opt, comm=comm, epochs=5, batch_size=8, seed=0,
+                   callbacks=[lambda e, logs: e == 1])
     return {"epochs": len(h), "stopped_early": h.stopped_early, "crc": _crc(model)}
 
 
@@ -214,6 +214,23 @@ def resume_from_one_checkpoint():
         out[who] = {"identical": _crc(model) == crc_full,
                     "loss_equal": h.loss == full.loss[2:]}
     return out
+
+
+@check
+def resume_mid_epoch():
+    """initial_batch counts global batches: 2 epochs = 1 epoch + 5 batches + the rest."""
+    X, y, model, opt = _small()
+    fastgd.fit(model, X, y, opt, comm=comm, epochs=2, batch_size=4, seed=0)
+    X, y, part, popt = _small()
+    fastgd.fit(part, X, y, popt, comm=comm, epochs=1, batch_size=4, seed=0)
+    class StopAfter5:
+        def on_batches_end(self, epoch, logs):
+            return logs["batches"] >= 5
+    fastgd.fit(part, X, y, popt, comm=comm, epochs=1, batch_size=4, seed=0, initial_epoch=1,
+               callbacks=[StopAfter5()], callback_every=5)
+    fastgd.fit(part, X, y, popt, comm=comm, epochs=1, batch_size=4, seed=0, initial_epoch=1,
+               initial_batch=5)
+    return {"identical": _crc(part) == _crc(model), "crc": _crc(part)}
 
 
 @check
@@ -304,6 +321,35 @@ def error_mid_epoch_on_one_rank():
     finally:
         data_parallel._Stepper._loss_and_grads = original
     return {"raised": kind, "message": msg}
+
+
+@check
+def interrupt_on_one_rank_stops_all_at_one_batch():
+    """Ctrl-C (a KeyboardInterrupt) on the last rank in its 7th step: every rank raises
+    TrainingInterrupted at the same (epoch, batch), and resuming there is exact."""
+    X, y, full, fopt = _small()
+    fastgd.fit(full, X, y, fopt, comm=comm, epochs=2, batch_size=4, seed=0)
+    X, y, model, opt = _small()
+    original = data_parallel._Stepper._loss_and_grads
+    calls = [0]
+
+    def interrupted(self, idx):
+        calls[0] += 1
+        if rank == N - 1 and calls[0] == 7:
+            raise KeyboardInterrupt
+        return original(self, idx)
+    data_parallel._Stepper._loss_and_grads = interrupted
+    try:
+        fastgd.fit(model, X, y, opt, comm=comm, epochs=2, batch_size=4, seed=0)
+        return {"raised": None}
+    except fastgd.TrainingInterrupted as e:
+        where = (e.epoch, e.batch)
+    finally:
+        data_parallel._Stepper._loss_and_grads = original
+    fastgd.fit(model, X, y, opt, comm=comm, epochs=2 - where[0], batch_size=4, seed=0,
+               initial_epoch=where[0], initial_batch=where[1])
+    return {"raised": "TrainingInterrupted", "where": list(where),
+            "resumed_exactly": _crc(model) == _crc(full)}
 
 
 @check

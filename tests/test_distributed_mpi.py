@@ -130,6 +130,13 @@ def test_resume_from_one_checkpoint_is_exact(outcomes, n):
 
 
 @pytest.mark.parametrize("n", SIZES)
+def test_resume_mid_epoch_is_exact(outcomes, n):
+    vals = values(outcomes, n, "resume_mid_epoch")
+    assert all(v["identical"] for v in vals)
+    same(vals, "crc")
+
+
+@pytest.mark.parametrize("n", SIZES)
 def test_ranks_start_from_rank0s_model(outcomes, n):
     assert all(v["max_abs_diff"] <= FLOAT64_TOL
                for v in values(outcomes, n, "different_initial_models_start_from_rank0s"))
@@ -181,6 +188,14 @@ def test_error_mid_epoch_on_one_rank_stops_every_rank(outcomes, n):
     assert vals[-1]["raised"] == "OSError"
     for v in vals[:-1]:
         assert v["raised"] == "RankError" and "disk read failed" in v["message"], v
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_interrupt_on_one_rank_stops_every_rank_at_one_batch(outcomes, n):
+    vals = values(outcomes, n, "interrupt_on_one_rank_stops_all_at_one_batch")
+    assert all(v["raised"] == "TrainingInterrupted" and v["resumed_exactly"] for v in vals)
+    same(vals, "where")
+    assert vals[0]["where"] == [0, 6]      # the 7th step never ran: 6 batches applied
 
 
 @pytest.mark.parametrize("n", SIZES)

@@ -77,18 +77,27 @@ class Group:
         self.on_timeout = on_timeout
 
     def wait(self, req, what):
-        """Complete ``req`` or raise PeerTimeoutError after ``timeout`` seconds."""
+        """Complete ``req`` or raise PeerTimeoutError after ``timeout`` seconds. A
+        KeyboardInterrupt meanwhile is raised once the collective has completed: leaving
+        it half-done would leave the other ranks waiting in it."""
         if req.Test():
             return
         deadline = time.monotonic() + self.timeout
-        spins = 0
-        while not req.Test():
-            spins += 1
-            if spins & 63 == 0:
-                if time.monotonic() > deadline:
-                    self._timed_out(what)
-                # let a rank that shares this core run (oversubscribed or busy hosts)
-                os.sched_yield()
+        spins, interrupted = 0, None
+        while True:
+            try:
+                if req.Test():
+                    break
+                spins += 1
+                if spins & 63 == 0:
+                    if time.monotonic() > deadline:
+                        self._timed_out(what)
+                    # let a rank that shares this core run (oversubscribed or busy hosts)
+                    os.sched_yield()
+            except KeyboardInterrupt as e:
+                interrupted = e
+        if interrupted is not None:
+            raise interrupted
 
     def _timed_out(self, what):
         err = PeerTimeoutError(

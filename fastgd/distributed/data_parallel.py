@@ -75,8 +75,8 @@ class CommStats:
 def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuffle=True,
                       seed=None, schedule=None, callbacks=(), validation_data=None,
                       verbose=0, drop_last=False, loss=None, initial_epoch=0,
-                      n_threads=None, callback_every=None, timeout=None, on_timeout="abort",
-                      **unsupported):
+                      initial_batch=0, n_threads=None, callback_every=None, timeout=None,
+                      on_timeout="abort", **unsupported):
     """``fastgd.fit`` over the ranks of ``comm``; every rank calls it with the same
     arguments. ``batch_size`` is per rank: the global batch is ``comm.size × batch_size``,
     and the parameters after k epochs are those of ``fastgd.fit`` with that batch (to
@@ -85,8 +85,10 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
 
     Supported: every optimizer (param groups too), per-epoch and per-batch schedules and
     ReduceLROnPlateau (stepped with the global loss), L2 (``alpha``), validation data,
-    ``drop_last``, ``shuffle``, ``initial_epoch``, ``callback_every`` and callbacks (run on
-    rank 0 only; a True from one stops every rank). Refused with a clear error: a custom
+    ``drop_last``, ``shuffle``, ``initial_epoch`` and ``initial_batch`` (global batches),
+    ``callback_every`` and callbacks (run on
+    rank 0 only; a True from one stops every rank); a KeyboardInterrupt on any rank during
+    a step stops every rank after the same batch (TrainingInterrupted everywhere). Refused with a clear error: a custom
     ``loss``, and any fit option not listed here (e.g. sample weights, gradient clipping,
     weight averaging) until data-parallel fit implements it.
     n_threads: per rank; by default the host's cores divided by the ranks on that host.
@@ -108,7 +110,7 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
                           shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                           validation_data=validation_data, verbose=verbose,
                           drop_last=drop_last, initial_epoch=initial_epoch,
-                          callback_every=callback_every)
+                          initial_batch=initial_batch, callback_every=callback_every)
     except Exception as e:
         error = e
     run = _agree(group, run, error, seed)
@@ -169,8 +171,9 @@ def _is_default(value, default):
 
 # --------------------------------------------------------------------------- start-up
 
-_AGREE = ("n", "n_features", "batch_size", "epochs", "initial_epoch", "shuffle",
-          "drop_last", "n_params", "dtype size", "seed given", "seed", "callback_every")
+_AGREE = ("n", "n_features", "batch_size", "epochs", "initial_epoch", "initial_batch",
+          "shuffle", "drop_last", "n_params", "dtype size", "seed given", "seed",
+          "callback_every")
 
 
 def _agree(group, run, error, seed):
@@ -178,7 +181,7 @@ def _agree(group, run, error, seed):
     Any failure or mismatch raises on every rank, before anything is changed."""
     if run is not None:
         vals = [0, run.n, run.X.shape[1], run.batch_size // group.size, run.epochs,
-                run.initial_epoch, run.shuffle, run.drop_last, run.model.n_params,
+                run.initial_epoch, run.initial_batch, run.shuffle, run.drop_last, run.model.n_params,
                 run.model.dtype.itemsize, seed is not None, float(run.seed % (1 << 52)),
                 run.callback_every or 0]
     else:
@@ -239,6 +242,7 @@ class _Stepper:
         by_id = {id(p): g for p, g in zip(model.parameters(), model._grads)}
         self.grads = [by_id[id(p)] for g in optimizer.param_groups for p in g["params"]]
         self.pending = None     # an exception not yet reported to the other ranks
+        self.interrupt = None   # a KeyboardInterrupt, likewise
 
     def runner(self, order, b0, b1, lrs):
         group, run, grad, stats = self.group, self.run, self.grad, self.stats
@@ -270,10 +274,16 @@ class _Stepper:
                         grad.fill(0)
                 except Exception as e:
                     self.pending, flag = e, True
+                except KeyboardInterrupt as e:   # stop every rank at this batch
+                    self.interrupt, flag = e, True
+            flag = flag or self.interrupt is not None
             if flag:
                 grad[0] = np.nan
             t1 = perf()
-            group.allreduce_sum(grad)
+            try:
+                group.allreduce_sum(grad)
+            except KeyboardInterrupt as e:       # the allreduce completed (deferred)
+                self.interrupt = e               # apply this step; flag the next
             t2 = perf()
             stats.compute_seconds += t1 - t0
             stats.allreduce_seconds += t2 - t1
@@ -284,9 +294,11 @@ class _Stepper:
                 self.optimizer.step(self.grads)
             except Exception as e:
                 self.pending = e        # reported by the next allreduce or the exchange
+            except KeyboardInterrupt as e:
+                self.interrupt = e      # fastgd's step is one C call: applied or not yet
             stats.compute_seconds += perf() - t2
             stats.steps += 1
-        return self._epoch_status(loss_sum, rows, bad, nonfinite)
+        return self._epoch_status(loss_sum, rows, bad, nonfinite, b0, b1)
 
     def _loss_and_grads(self, idx):
         run = self.run
@@ -295,17 +307,28 @@ class _Stepper:
         Y = run.Y[idx] if run.Y is not None else None
         return self.engine.loss_and_grads(Xb, labels, Y)
 
-    def _epoch_status(self, loss_sum, rows, bad, nonfinite):
-        """The collective check after every chunk of batches."""
+    def _epoch_status(self, loss_sum, rows, bad, nonfinite, b0, b1):
+        """The collective check after every chunk of batches [b0, b1)."""
         t0 = time.perf_counter()
-        code = 2 if self.pending is not None else 0
+        code = 2 if self.pending is not None else 3 if self.interrupt is not None else 0
         crc = zlib.crc32(self.model._flat.view(np.uint8)) if code == 0 else 0
         text = _comm.describe(self.pending) if self.pending is not None else ""
         nums, texts = self.group.exchange([code, loss_sum, rows, crc, nonfinite], text,
                                           "per-epoch status check")
         self.stats.exchange_seconds += time.perf_counter() - t0
         own, self.pending = self.pending, None
-        self.group.raise_failures(texts, nums[:, 0], own, "fit(comm=...): ")
+        codes = nums[:, 0]
+        self.group.raise_failures(texts, codes * (codes != 3), own, "fit(comm=...): ")
+        if np.any(codes == 3):
+            # Ctrl-C on any rank: every rank stops after the same applied batches and lets
+            # run_epochs make history, schedule and state agree, then TrainingInterrupted
+            who = ", ".join(str(r) for r in np.flatnonzero(codes == 3))
+            cause, self.interrupt = self.interrupt, None
+            if cause is None:
+                cause = KeyboardInterrupt(f"rank(s) {who} interrupted")
+            done = (bad if bad >= 0 else b1) - b0
+            raise _train._Interrupted(cause, done, float(sum(nums[:, 1])),
+                                      int(sum(nums[:, 2])))
         if bad < 0 and not np.all(nums[:, 3] == nums[0, 3]):
             raise RuntimeError("fit(comm=...): the ranks' parameters differ after the same "
                                "steps (CRCs " + ", ".join(f"{int(c):08x}" for c in nums[:, 3])
