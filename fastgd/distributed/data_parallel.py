@@ -23,7 +23,9 @@ Failure handling is collective, so no rank is left waiting in a collective anoth
 never enter: arguments are checked on every rank and compared in one status exchange
 before anything changes; a non-finite loss or an exception during a step makes that rank
 put NaN into its gradient's first element, every rank sees it after the allreduce and
-leaves the epoch at that batch; and once per epoch (or per ``callback_every`` chunk) one
+leaves the epoch at that batch (a KeyboardInterrupt is flagged the same way, and
+deferred while a collective is in flight, so every rank stops after the same batch and
+raises TrainingInterrupted); and once per epoch (or per ``callback_every`` chunk) one
 exchange carries each rank's status, loss sum and a CRC of its parameters (which must be
 equal). Every collective has a deadline (``timeout``, see _comm.py). Rank 0 is the only
 rank that runs callbacks (checkpoints, loggers, early stopping: its stop decision is
@@ -86,9 +88,9 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     Supported: every optimizer (param groups too), per-epoch and per-batch schedules and
     ReduceLROnPlateau (stepped with the global loss), L2 (``alpha``), validation data,
     ``drop_last``, ``shuffle``, ``initial_epoch`` and ``initial_batch`` (global batches),
-    ``callback_every`` and callbacks (run on
-    rank 0 only; a True from one stops every rank); a KeyboardInterrupt on any rank during
-    a step stops every rank after the same batch (TrainingInterrupted everywhere). Refused with a clear error: a custom
+    ``callback_every`` and callbacks (run on rank 0 only; a True from one stops every
+    rank); a KeyboardInterrupt on any rank during a step stops every rank after the same
+    batch (TrainingInterrupted everywhere). Refused with a clear error: a custom
     ``loss``, and any fit option not listed here (e.g. sample weights, gradient clipping,
     weight averaging) until data-parallel fit implements it.
     n_threads: per rank; by default the host's cores divided by the ranks on that host.
@@ -181,8 +183,9 @@ def _agree(group, run, error, seed):
     Any failure or mismatch raises on every rank, before anything is changed."""
     if run is not None:
         vals = [0, run.n, run.X.shape[1], run.batch_size // group.size, run.epochs,
-                run.initial_epoch, run.initial_batch, run.shuffle, run.drop_last, run.model.n_params,
-                run.model.dtype.itemsize, seed is not None, float(run.seed % (1 << 52)),
+                run.initial_epoch, run.initial_batch, run.shuffle, run.drop_last,
+                run.model.n_params, run.model.dtype.itemsize, seed is not None,
+                float(run.seed % (1 << 52)),
                 run.callback_every or 0]
     else:
         vals = [1] + [0] * len(_AGREE)
