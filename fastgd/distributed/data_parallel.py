@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastgd import _checks
+from fastgd import _checks, batching
 from fastgd._runtime import threads as _threads
 from fastgd.distributed import _comm
 from fastgd.model.mlp import MLP
@@ -77,7 +77,8 @@ class CommStats:
 def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuffle=True,
                       seed=None, schedule=None, callbacks=(), validation_data=None,
                       verbose=0, drop_last=False, loss=None, initial_epoch=0,
-                      initial_batch=0, n_threads=None, callback_every=None, timeout=None,
+                      initial_batch=0, n_threads=None, callback_every=None,
+                      validation_split=None, train_metric=False, timeout=None,
                       on_timeout="abort", **unsupported):
     """``fastgd.fit`` over the ranks of ``comm``; every rank calls it with the same
     arguments. ``batch_size`` is per rank: the global batch is ``comm.size × batch_size``,
@@ -99,6 +100,7 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     after printing why) and ``"raise"`` raises PeerTimeoutError.
     """
     group = _comm.Group(comm, timeout, on_timeout)
+    seed = _agree_seed(group, seed)
     error, run, refused = None, None, _refusals(loss, unsupported)
     try:   # every rank checks its arguments; the verdicts are compared below
         if refused:
@@ -112,10 +114,11 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
                           shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                           validation_data=validation_data, verbose=verbose,
                           drop_last=drop_last, initial_epoch=initial_epoch,
-                          initial_batch=initial_batch, callback_every=callback_every)
+                          initial_batch=initial_batch, callback_every=callback_every,
+                          validation_split=validation_split, train_metric=train_metric)
     except Exception as e:
         error = e
-    run = _agree(group, run, error, seed)
+    run = _agree(group, run, error)
     n_threads = _threads_per_rank(group, n_threads)
     error = None
     try:
@@ -174,34 +177,48 @@ def _is_default(value, default):
 # --------------------------------------------------------------------------- start-up
 
 _AGREE = ("n", "n_features", "batch_size", "epochs", "initial_epoch", "initial_batch",
-          "shuffle", "drop_last", "n_params", "dtype size", "seed given", "seed",
-          "callback_every")
+          "shuffle", "drop_last", "n_params", "dtype size", "seed", "seed",
+          "callback_every", "validation rows")
 
 
-def _agree(group, run, error, seed):
+def _agree_seed(group, seed):
+    """The seed every rank uses: its own if every rank passed one (compared later, with
+    the other arguments), rank 0's fresh one if none did -- agreed before the data is
+    split, since validation_split draws its rows from the seed."""
+    given = seed is not None
+    ok = given and isinstance(seed, int) and not isinstance(seed, bool) and \
+        0 <= seed < 2 ** 63
+    mine = seed if ok else batching.new_seed()
+    nums, _ = group.exchange([given, mine >> 32, mine & 0xFFFFFFFF], "", "seed agreement")
+    if not nums[:, 0].any():
+        return (int(nums[0, 1]) << 32) | int(nums[0, 2])
+    if not nums[:, 0].all():
+        raise ValueError("fit(comm=...): every rank must pass the same seed, or none "
+                         "(then all take rank 0's); seed given on ranks "
+                         + ", ".join(str(r) for r in np.flatnonzero(nums[:, 0])))
+    return seed
+
+
+def _agree(group, run, error):
     """One exchange: every rank's verdict on its arguments and the numbers that must match.
     Any failure or mismatch raises on every rank, before anything is changed."""
     if run is not None:
         vals = [0, run.n, run.X.shape[1], run.batch_size // group.size, run.epochs,
                 run.initial_epoch, run.initial_batch, run.shuffle, run.drop_last,
-                run.model.n_params, run.model.dtype.itemsize, seed is not None,
-                float(run.seed % (1 << 52)),
-                run.callback_every or 0]
+                run.model.n_params, run.model.dtype.itemsize, run.seed >> 32,
+                run.seed & 0xFFFFFFFF, run.callback_every or 0,
+                -1 if run.val is None else len(run.val[0])]
     else:
         vals = [1] + [0] * len(_AGREE)
     text = _comm.describe(error) if error is not None else _comm.host_name()
     nums, texts = group.exchange(vals, text, "start-up check")
     group.raise_failures(texts, nums[:, 0], error, "fit(comm=...): ")
     for k, name in enumerate(_AGREE, start=1):
-        if name == "seed" and not nums[0, _AGREE.index("seed given") + 1]:
-            continue     # no seed anywhere: every rank takes rank 0's fresh one
         if not np.all(nums[:, k] == nums[0, k]):
             shown = ", ".join(f"rank {r}: {v:g}" for r, v in enumerate(nums[:, k]))
             raise ValueError(f"fit(comm=...): every rank must pass the same {name} "
                              f"({shown})")
     group.hosts = texts
-    if seed is None:
-        run = dataclasses.replace(run, seed=int(nums[0, _AGREE.index("seed") + 1]))
     return run
 
 
@@ -341,32 +358,62 @@ class _Stepper:
 
 
 class _RootCallbacks:
-    """The user's callbacks, run on rank 0 only; their stop decision (or error) broadcast."""
+    """The user's callbacks, run on rank 0 only; what they return (or raise) broadcast.
+    run_epochs calls every hook on every rank at the same point of the loop, so each is
+    one collective; only ``close`` (fit is raising) is rank 0's alone."""
 
     def __init__(self, group, callbacks, stats):
         self.group, self.callbacks, self.stats = group, callbacks, stats
 
-    def _decide(self, call):
+    def _on_root(self, call):
+        """call() on rank 0 (a number, or None); its value, or its error, on every rank."""
         t0 = time.perf_counter()
-        stop, error = False, None
+        value, error = None, None
         if self.group.rank == 0:
             try:
-                stop = call()
+                value = call()
             except Exception as e:
                 error = e
-        flag = np.array([stop, error is not None], dtype=np.int8)
-        self.group.bcast_array(flag, 0, "callback decision broadcast")
+        out = np.array([np.nan if value is None else float(value), error is not None])
+        self.group.bcast_array(out, 0, "callback broadcast")
         self.stats.exchange_seconds += time.perf_counter() - t0
         if error is not None:
             raise error
-        if flag[1]:
+        if out[1]:
             raise _comm.RankError("fit(comm=...): a callback raised on rank 0",
                                   {0: "callback raised"})
-        return bool(flag[0])
+        return None if np.isnan(out[0]) else out[0]
+
+    def _each(self, hook, *args, **kw):
+        for cb in self.callbacks:
+            if hasattr(cb, hook):
+                getattr(cb, hook)(*args, **kw)
+
+    def set_context(self, model, optimizer, schedule=None, history=None, **info):
+        self._on_root(lambda: self._each("set_context", model, optimizer, schedule, history,
+                                         **info))
+
+    def batches_every(self, n_batches):
+        """The chunking rank 0's callbacks ask for, on every rank (a chunk ends in a
+        collective, so every rank must cut the epoch alike)."""
+        def ask():
+            asked = [cb.batches_every(n_batches) for cb in self.callbacks
+                     if hasattr(cb, "batches_every")]
+            asked = [a for a in asked if a is not None]
+            return min(asked) if asked else None
+        every = self._on_root(ask)
+        return None if every is None else int(every)
 
     def on_epoch_end(self, epoch, logs):
-        return self._decide(lambda: callbacks_stop(self.callbacks, epoch, logs))
+        return bool(self._on_root(lambda: callbacks_stop(self.callbacks, epoch, logs)))
 
     def on_batches_end(self, epoch, logs):
-        return self._decide(lambda: callbacks_stop(self.callbacks, epoch, logs,
-                                                   hook="on_batches_end"))
+        return bool(self._on_root(lambda: callbacks_stop(self.callbacks, epoch, logs,
+                                                         hook="on_batches_end")))
+
+    def on_train_end(self, history):
+        self._on_root(lambda: self._each("on_train_end", history))
+
+    def close(self):
+        if self.group.rank == 0:
+            self._each("close")
