@@ -56,6 +56,9 @@ EQUIVALENCE = {
                            {"schedule": "plateau", "validation": True}),
     "param_groups": ([7, 10, 4], "softmax", np.float64, 120, 6, "groups", {}),
     "float32": ([7, 16, 5], "softmax", np.float32, 203, 10, "adam", {}),
+    "validation_split_unseeded": ([7, 10, 4], "softmax", np.float64, 150, 6, "adam",
+                                  {"validation_split": 0.2, "train_metric": True,
+                                   "seed": None}),
 }
 
 
@@ -86,9 +89,12 @@ def _equivalence(name):
     X, y = random_problem(n, sizes, output, dtype=np.float64, seed=1)
     val = random_problem(40, sizes, output, dtype=np.float64, seed=2) \
         if opts.get("validation") else None
-    kw = dict(epochs=3, seed=5, drop_last=opts.get("drop_last", False), validation_data=val)
+    kw = dict(epochs=3, seed=opts.get("seed", 5), drop_last=opts.get("drop_last", False),
+              validation_data=val, validation_split=opts.get("validation_split"),
+              train_metric=opts.get("train_metric", False))
     model, opt, sched = _setup(sizes, output, dtype, optimizer, opts)
     h = fastgd.fit(model, X, y, opt, comm=comm, batch_size=b, schedule=sched, **kw)
+    kw["seed"] = h.seed         # an unseeded run used rank 0's fresh seed
     single, sopt, ssched = _setup(sizes, output, dtype, optimizer, opts)
     hs = fastgd.fit(single, X, y, sopt, batch_size=b * N, schedule=ssched, **kw)
     diff = float(np.max(np.abs(model._flat.astype(np.float64) - single._flat)))
@@ -152,12 +158,22 @@ def only_rank0_writes():
 
     def save(epoch, logs):   # a checkpoint callback
         model.save(os.path.join(d, f"ckpt-rank{rank}-epoch{epoch}.npz"))
+
+    class Hooks(fastgd.callbacks.Callback):
+        calls = []
+
+        def set_context(self, *args, **info):
+            self.calls.append("set_context")
+
+        def on_train_end(self, history):
+            self.calls.append("on_train_end")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         distributed.fit(model, X, y, opt, comm=comm, epochs=2, batch_size=8, seed=0,
-                        callbacks=[save], verbose=1)
+                        callbacks=[save, Hooks()], verbose=1)
     comm.Barrier()
-    return {"files": sorted(os.listdir(d)), "printed_lines": len(out.getvalue().splitlines())}
+    return {"files": sorted(os.listdir(d)), "printed_lines": len(out.getvalue().splitlines()),
+            "hooks": Hooks.calls}
 
 
 @check

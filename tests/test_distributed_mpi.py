@@ -105,6 +105,7 @@ def test_only_rank0_writes_and_prints(outcomes, n):
     for v in vals:
         assert v["files"] == ["ckpt-rank0-epoch0.npz", "ckpt-rank0-epoch1.npz"]
     assert [v["printed_lines"] for v in vals] == [2] + [0] * (n - 1)
+    assert [v["hooks"] for v in vals] == [["set_context", "on_train_end"]] + [[]] * (n - 1)
 
 
 @pytest.mark.parametrize("n", SIZES)
