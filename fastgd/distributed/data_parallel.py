@@ -87,8 +87,8 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     every rank (identical numbers; ``History.comm`` holds this rank's CommStats).
 
     Supported: every optimizer (param groups too), per-epoch and per-batch schedules and
-    ReduceLROnPlateau (stepped with the global loss), L2 (``alpha``), validation data,
-    ``drop_last``, ``shuffle``, ``initial_epoch`` and ``initial_batch`` (global batches),
+    ReduceLROnPlateau (stepped with the global loss), L2 (``alpha``), validation data and
+    ``validation_split``, ``train_metric``, ``drop_last``, ``shuffle``, ``initial_epoch`` and ``initial_batch`` (global batches),
     ``callback_every`` and callbacks (run on rank 0 only; a True from one stops every
     rank); a KeyboardInterrupt on any rank during a step stops every rank after the same
     batch (TrainingInterrupted everywhere). Refused with a clear error: a custom
