@@ -87,6 +87,8 @@ def test_equivalent_to_single_process_global_batch(outcomes, n, case):
         bound = FLOAT64_TOL if dtype.__name__ == "float64" else \
             FLOAT32_TOL * max(1.0, v["max_abs_param"])
         assert v["max_abs_diff"] <= bound, f"{case}, {n} ranks, rank {r}: {v}"
+        if n == 1:   # the same sums as fit's C loop (its fused update is bit-exact too)
+            assert v["max_abs_diff"] == 0, f"{case}, 1 rank: {v}"
         assert v["loss_diff"] <= (1e-10 if dtype.__name__ == "float64" else 1e-5), v
         assert v["lr_equal"] and v["epochs"] == 3, v
     same(vals, "crc")        # and every rank holds the very same bits
