@@ -48,6 +48,7 @@ from fastgd.distributed import _comm
 from fastgd.distributed._root_callbacks import RootCallbacks
 from fastgd.model.mlp import MLP
 from fastgd.training import train as _train
+from fastgd.training.averaging import WeightAverage
 from fastgd.training.fitcall import prepare_fit
 
 # fit features that data-parallel training refuses, with the reason
@@ -93,8 +94,9 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     ``callback_every`` and callbacks (run on rank 0 only; a True from one stops every
     rank); a KeyboardInterrupt on any rank during a step stops every rank after the same
     batch (TrainingInterrupted everywhere). Refused with a clear error: a custom
-    ``loss``, and any fit option not listed here (e.g. sample weights, gradient clipping,
-    weight averaging) until data-parallel fit implements it.
+    ``loss``, weight averaging (``ema``, ``average``, ``final_average``) and any fit
+    option not listed here (e.g. sample weights, gradient clipping, when fit has them)
+    until data-parallel fit implements it.
     n_threads: per rank; by default the host's cores divided by the ranks on that host.
     timeout: seconds any collective may wait for the other ranks (default 300, or
     ``FASTGD_MPI_TIMEOUT``); then ``on_timeout="abort"`` ends the MPI job (MPI_Abort,
@@ -143,7 +145,8 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
         saved_threads, optimizer.n_threads = optimizer.n_threads, n_threads
     try:
         with _threads.single_threaded_blas():
-            history = _train.run_epochs(run, step.runner, fast_path=False)
+            history = _train.run_epochs(run, step.runner, fast_path=False,
+                                        avg=WeightAverage(run))   # refused: inactive
     finally:
         if own_threads:
             optimizer.n_threads = saved_threads
