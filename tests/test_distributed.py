@@ -68,13 +68,16 @@ def test_options_fit_has_and_data_parallel_fit_lacks_are_refused_by_name(monkeyp
                     sample_weight=None, ema=None, restore_best=True)
 
 
-def test_fit_with_comm_refuses_weight_averaging_by_name():
+def test_fit_with_comm_refuses_weight_averaging_and_clipping_by_name():
     X, y, model, opt = small()
     with pytest.raises(NotImplementedError, match="ema= is not supported"):
         fastgd.fit(model, X, y, opt, comm=MPI.COMM_WORLD, epochs=1, batch_size=5, ema=0.9)
     with pytest.raises(NotImplementedError, match="average= is not supported"):
         fastgd.fit(model, X, y, opt, comm=MPI.COMM_WORLD, epochs=1, batch_size=5,
                    average=True)
+    with pytest.raises(NotImplementedError, match="clip_norm= is not supported"):
+        fastgd.fit(model, X, y, opt, comm=MPI.COMM_WORLD, epochs=1, batch_size=5,
+                   clip_norm=1.0)
     h = fastgd.fit(model, X, y, opt, comm=MPI.COMM_WORLD, epochs=1, batch_size=5)
     assert h.comm.ranks == 1
 

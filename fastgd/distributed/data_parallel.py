@@ -94,9 +94,9 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     ``callback_every`` and callbacks (run on rank 0 only; a True from one stops every
     rank); a KeyboardInterrupt on any rank during a step stops every rank after the same
     batch (TrainingInterrupted everywhere). Refused with a clear error: a custom
-    ``loss``, weight averaging (``ema``, ``average``, ``final_average``) and any fit
-    option not listed here (e.g. sample weights, gradient clipping, when fit has them)
-    until data-parallel fit implements it.
+    ``loss``, weight averaging (``ema``, ``average``, ``final_average``), clipping
+    (``clip_norm``, ``clip_value``) and any fit option not listed here (e.g. sample
+    weights, when fit has them) until data-parallel fit implements it.
     n_threads: per rank; by default the host's cores divided by the ranks on that host.
     timeout: seconds any collective may wait for the other ranks (default 300, or
     ``FASTGD_MPI_TIMEOUT``); then ``on_timeout="abort"`` ends the MPI job (MPI_Abort,
