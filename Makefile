@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fastgd-installed
 # Set FASTGD_PEERS=1 to also install PyTorch (the local CPU build) and scikit-learn and run
-# the parity tests against them (pandas: DataFrame input of fastgd.sklearn), and
-# cibuildwheel for the test that checks the wheel matrix; CI sets it, a user's
+# the parity tests against them (pandas: DataFrame input of fastgd.sklearn), cibuildwheel
+# for the test that checks the wheel matrix, and mpi4py + MPICH (its mpiexec lands in
+# .venv/bin), Dask and pandas for the distributed tests (tests/test_distributed_*.py,
+# skipped without them); CI sets it, a user's
 # `make test` need not download them.
 FASTGD_PEERS ?=
 
@@ -22,7 +24,8 @@ $(STAMP): $(PY) setup.py pyproject.toml $(shell find fastgd -name '*.pyx' -o -na
 build: $(STAMP)
 
 peers: $(STAMP)
-	@if [ -n "$(FASTGD_PEERS)" ]; then $(PY) -m pip install -q "torch==2.13.0" scikit-learn pandas cibuildwheel; fi
+	@if [ -n "$(FASTGD_PEERS)" ]; then $(PY) -m pip install -q "torch==2.13.0" scikit-learn \
+		cibuildwheel mpi4py mpich dask distributed pandas; fi
 
 demo: $(STAMP)
 	$(PY) -m fastgd demo --out demo_out

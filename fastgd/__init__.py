@@ -47,6 +47,7 @@ from fastgd.optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Momentum,
 from fastgd.training.train import fit
 from fastgd.training.checkpoint import Checkpoint, load, save
 from fastgd.training import callbacks
+from fastgd.distributed.sweeps import sweep
 from fastgd.lab import diagnostics, report, surfaces as functions
 
 # the lab's public names: `import fastgd.functions` and friends keep working
@@ -61,5 +62,5 @@ __all__ = [
     "Adamax", "NAdam", "RAdam", "clip_grad_norm_", "clip_grad_value_", "flat_parameters",
     "MLP", "LinearRegression", "LogisticRegression", "SoftmaxRegression", "fit", "History",
     "NonFiniteLossError", "TrainingInterrupted", "datasets", "init", "schedules", "save",
-    "load", "Checkpoint", "callbacks",
+    "load", "Checkpoint", "callbacks", "sweep",
 ]

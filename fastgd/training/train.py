@@ -35,7 +35,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
         validation_split=None, train_metric=False, initial_batch=0, ema=None,
         ema_start="zeros", average=False, final_average=False, clip_norm=None,
-        clip_value=None, sample_weight=None, class_weight=None):
+        clip_value=None, sample_weight=None, class_weight=None, comm=None):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
@@ -76,7 +76,13 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     ``w_i (p_i - y_i) / sum(w_i)`` (scikit-learn's MLP convention); the L2 penalty is not
     weighted; a batch of zero weights has no data gradient. History's loss averages the
     batches' losses over rows, as scikit-learn's loss curve does.
+    comm: an mpi4py communicator: data-parallel training over its ranks, ``batch_size``
+    rows per rank (fastgd.distributed.data_parallel_fit; every argument passes through).
     """
+    if comm is not None:   # every argument, so options it lacks are refused by name
+        args = dict(locals())
+        from fastgd.distributed.data_parallel import data_parallel_fit
+        return data_parallel_fit(**args)
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
