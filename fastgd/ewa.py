@@ -22,7 +22,8 @@ def ewa(x, beta, bias_correction=True, out=None, start="zeros"):
     :math:`v_t = \beta v_{t-1} + (1-\beta) x_t` from :math:`v_0 = 0`, divided by
     :math:`1-\beta^t` when ``bias_correction``; ``start="first"`` seeds :math:`v_1 = x_1`.
     ``x`` of an integer dtype is averaged in float64; float32 stays float32. ``out``, if
-    given, must be a writable C-contiguous array of x's float dtype and length.
+    given, must be a writable C-contiguous array of x's float dtype and length: ``x``
+    itself (in place) or memory of its own, never a partial overlap of ``x``.
     """
     beta = _check_beta(beta)
     if start not in _STARTS:
@@ -30,6 +31,9 @@ def ewa(x, beta, bias_correction=True, out=None, start="zeros"):
     if start == "first" and bias_correction:
         raise ValueError("bias_correction: a copy-first average (start='first') has no "
                          "zero-start bias to correct; pass bias_correction=False")
+    if isinstance(x, np.ma.MaskedArray):   # its mask would be ignored: refuse it
+        raise TypeError("x: expected a numpy.ndarray or a sequence of numbers, got "
+                        "MaskedArray (fill it first: x.filled(...) or x.compressed())")
     if not isinstance(x, np.ndarray):
         x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
@@ -49,6 +53,15 @@ def ewa(x, beta, bias_correction=True, out=None, start="zeros"):
                          f"{out.shape} {out.dtype}")
     elif not (out.flags.c_contiguous and out.flags.writeable):
         raise ValueError("out: must be writable and C-contiguous")
+    elif isinstance(out, np.ma.MaskedArray):
+        raise TypeError("out: expected a numpy.ndarray, got MaskedArray")
+    elif out.size and np.may_share_memory(x, out) and np.shares_memory(x, out):
+        if not (out.ctypes.data == x.ctypes.data and x.strides == out.strides):
+            # the kernel's pointers are restrict: a shifted overlap would be read after it
+            # was written, in an order that depends on the compiler
+            raise ValueError("out: expected memory of its own or x itself (in place), got "
+                             "an array that partly overlaps x")
+        x = x.copy()     # in place: x is read from a copy, so every x[t] is the original
     return _ewa.ewa_into(x, beta, bias_correction, start == "first", out)
 
 
