@@ -42,6 +42,7 @@ class Optimizer:
     fine; to share one optimizer between threads, hold your own lock around its calls."""
 
     _row = None   # the subclass's fastgd.optim.table.Row
+    _guard = None  # a threading.RLock, made by __init__ (see _exclusive)
 
     def __init__(self, params, defaults, n_threads=None):
         self._guard = threading.RLock()
@@ -76,17 +77,20 @@ class Optimizer:
     def _exclusive(self, what):
         """Hold this optimizer for one call; another thread inside it makes this raise.
         Re-entrant in one thread (fit's fallback path calls ``step`` while fit holds it)."""
-        guard = self.__dict__.get("_guard")
-        if guard is None:      # a subclass that skipped Optimizer.__init__
-            guard = self.__dict__.setdefault("_guard", threading.RLock())
+        guard = self._guard or self._make_guard()
         if not guard.acquire(blocking=False):
-            raise RuntimeError(f"{what}: this {type(self).__name__} is in use by another "
-                               "thread; an optimizer is not shared between threads at once "
-                               "(hold a lock of your own around its calls)")
+            raise RuntimeError(_busy(what, self))
         try:
             yield
         finally:
             guard.release()
+
+    def _make_guard(self):
+        """The guard of an object that skipped Optimizer.__init__ (a subclass's own)."""
+        with _GUARD_LOCK:
+            if self.__dict__.get("_guard") is None:
+                self._guard = threading.RLock()
+        return self._guard
 
     # ----------------------------------------------------------------- param groups
     def add_param_group(self, group):
@@ -321,6 +325,8 @@ class Optimizer:
             gstate["hyper"] = hyper
             gstate["rule"] = _optim.Rule(hyper)
             gstate["state"] = self._buffers(group, gstate)
+            # what a step writes, for the overlap check: parameters, then kept state
+            gstate["written"] = list(params) + [b for b in gstate["state"] if b is not None]
             # a list value (e.g. betas=[0.9, 0.999]) could be edited in place, unseen by a
             # key that holds the list itself: such groups keep a copied key (slower check)
             gstate["lists"] = any(isinstance(v, list) for k, v in group.items()
@@ -332,8 +338,13 @@ class Optimizer:
         the order the parameters were given (all groups concatenated). A gradient may not
         share memory with a parameter (or the optimizer's state): that raises ValueError,
         like every other bad input, before anything is updated."""
-        with self._exclusive("step"):
+        guard = self._guard or self._make_guard()   # not _exclusive: ~1 us less per step
+        if not guard.acquire(blocking=False):
+            raise RuntimeError(_busy("step", self))
+        try:
             self._step(grads)
+        finally:
+            guard.release()
 
     def _step(self, grads):
         if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
@@ -350,8 +361,7 @@ class Optimizer:
             self._refresh(group, gstate)
             params = group["params"]
             checked = _optim.check_grads(params, grads)
-            _optim.check_no_overlap(params + [b for b in gstate["state"] if b is not None],
-                                    checked, len(params))
+            _optim.check_no_overlap(gstate["written"], checked, len(params))
             gstate["rule"].step_group(params, checked, gstate, n_threads)
             return
         checked, index = [], 0
@@ -396,6 +406,15 @@ class Optimizer:
         extra = {k: v for k, v in self.__dict__.items() if k not in _PICKLED}
         return (_unpickle, (type(self), self.defaults, self.n_threads, refs,
                             self.state_dict(), extra))
+
+
+_GUARD_LOCK = threading.Lock()
+
+
+def _busy(what, opt):
+    return (f"{what}: this {type(opt).__name__} is in use by another thread; an optimizer "
+            "is not shared between threads at once (hold a lock of your own around its "
+            "calls)")
 
 
 _PICKLED = ("defaults", "_n_threads", "param_groups", "_group_state", "_guard")
