@@ -191,11 +191,9 @@ class Optimizer:
     def zero_state(self):
         """Forget all state: the next step is step 1 again."""
         with self._exclusive("zero_state"):
-            for group, gstate in zip(self.param_groups, self._group_state):
-                for name, buf in gstate["buffers"].items():
-                    buf.fill(self._state_init(name, group))
-                gstate["step"] = 0
-                gstate["mu_product"] = 1.0
+            # new state records: the buffers are made again at the next step, so a stale
+            # buffer of a switched-off option is forgotten too, as the reference forgets it
+            self._group_state = [self._new_state(group) for group in self.param_groups]
 
     def state_dict(self):
         """Plain dicts of arrays (copies) and numbers, indexed by parameter position.
