@@ -7,7 +7,7 @@ STAMP := $(VENV)/.fastgd-installed
 # the parity tests against them; CI sets it, a user's `make test` need not download them.
 FASTGD_PEERS ?=
 
-.PHONY: demo test build clean bench peers
+.PHONY: demo test build clean bench peers sanitize
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,30 @@ test: $(STAMP) peers
 
 bench: $(STAMP)
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=param:size,group
+
+# `make sanitize`: the C kernels built with AddressSanitizer + UBSan (any report aborts) in
+# build/sanitize -- its own venv and a copy of the sources, so neither .venv nor the in-place
+# build is touched -- and the kernel and engine tests run under them, libasan preloaded into
+# Python. SAN_TESTS picks other tests.
+SAN := build/sanitize
+SAN_PY := $(SAN)/venv/bin/python
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+SAN_TESTS ?= tests/test_optim_parity.py tests/test_train_parity.py tests/test_mlp.py \
+	tests/test_ewa.py tests/test_faults.py tests/test_bad_input.py tests/test_optim_contract.py
+
+$(SAN_PY):
+	$(PYTHON) -m venv $(SAN)/venv
+	$(SAN_PY) -m pip install -q --upgrade pip
+	$(SAN_PY) -m pip install -q numpy scipy threadpoolctl cython setuptools pytest hypothesis
+
+sanitize: $(SAN_PY)
+	rm -rf $(SAN)/src && mkdir -p $(SAN)/src
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SAN)/src
+	cd $(SAN)/src && CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+		../venv/bin/python setup.py -q build_ext --inplace
+	cd $(SAN)/src && LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 PYTHONMALLOC=malloc \
+		../venv/bin/python -m pytest $(SAN_TESTS) -q -p no:cacheprovider
 
 clean:
 	rm -rf build $(VENV) *.egg-info
