@@ -44,7 +44,8 @@ SAN_TESTS ?= tests/test_optim_parity.py tests/test_train_parity.py tests/test_ml
 $(SAN_PY):
 	$(PYTHON) -m venv $(SAN)/venv
 	$(SAN_PY) -m pip install -q --upgrade pip
-	$(SAN_PY) -m pip install -q numpy scipy threadpoolctl cython setuptools pytest hypothesis
+	$(SAN_PY) -m pip install -q "setuptools>=77" wheel "Cython>=3.0" "numpy>=2.0" \
+		"scipy>=1.10" threadpoolctl pytest hypothesis
 
 sanitize: $(SAN_PY)
 	rm -rf $(SAN)/src && mkdir -p $(SAN)/src

@@ -26,7 +26,8 @@ def ewa(x, beta, bias_correction=True, out=None, start="zeros"):
     itself (in place) or memory of its own, never a partial overlap of ``x``.
     """
     beta = _check_beta(beta)
-    if start not in _STARTS:
+    bias_correction = _checks.flag(bias_correction, "bias_correction")
+    if not isinstance(start, str) or start not in _STARTS:
         raise ValueError(f"start: expected one of {_STARTS}, got {start!r}")
     if start == "first" and bias_correction:
         raise ValueError("bias_correction: a copy-first average (start='first') has no "
@@ -35,7 +36,11 @@ def ewa(x, beta, bias_correction=True, out=None, start="zeros"):
         raise TypeError("x: expected a numpy.ndarray or a sequence of numbers, got "
                         "MaskedArray (fill it first: x.filled(...) or x.compressed())")
     if not isinstance(x, np.ndarray):
-        x = np.asarray(x, dtype=np.float64)
+        try:
+            x = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"x: expected a real-valued series, got {type(x).__name__} "
+                            "that is not one") from None
     if x.ndim != 1:
         raise ValueError(f"x: expected a 1-D series, got shape {x.shape}")
     if x.dtype not in (np.float32, np.float64):
@@ -75,7 +80,7 @@ class EWA:
 
     def __init__(self, beta, bias_correction=True):
         self.beta = _check_beta(beta)
-        self.bias_correction = bool(bias_correction)
+        self.bias_correction = _checks.flag(bias_correction, "bias_correction")
         self.count = 0
         self._v = None
         self._beta_power = 1.0

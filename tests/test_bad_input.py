@@ -152,6 +152,24 @@ REFUSED = [
                    1: {"step": 1, "momentum_buffer": np.zeros((2, 3))}},
          "param_groups": e.sgd.state_dict()["param_groups"]}), TypeError, "momentum_buffer"),
     ("load-state-none", lambda e: e.opt.load_state_dict(None), TypeError, "state_dict"),
+    ("group-appended-directly-step",
+     lambda e: (e.sgd.param_groups.append({**e.sgd.param_groups[0], "params": [np.ones(2)]}),
+                e.sgd.step([np.ones(6), np.ones((2, 3)), np.ones(2)])), ValueError,
+     "param_groups"),
+    ("group-appended-directly-load",
+     lambda e: (lambda sd: (e.sgd.param_groups.append(
+         {**e.sgd.param_groups[0], "params": [np.ones(2)]}), e.sgd.load_state_dict(sd)))(
+         e.sgd.state_dict()), ValueError, "param_groups"),
+    ("add-group-params-int", lambda e: e.sgd.add_param_group({"params": 3}), TypeError,
+     "param group"),
+    ("add-group-params-str", lambda e: e.sgd.add_param_group({"params": "p"}), TypeError,
+     "param group"),
+    ("clip-norm-masked", lambda e: fastgd.clip_grad_norm_([_masked(np.ones(3))], 1.0),
+     TypeError, r"grads\[0\]"),
+    ("clip-error-flag-string", lambda e: fastgd.clip_grad_norm_(
+        [np.ones(3)], 1.0, error_if_nonfinite="no"), TypeError, "error_if_nonfinite"),
+    ("flat-parameters-bool", lambda e: fastgd.flat_parameters([(2, True)]), ValueError,
+     r"shapes\[0\]"),
     ("clip-norm-masked-nan", lambda e: fastgd.clip_grad_norm_([np.ones(3)], float("nan")),
      ValueError, "max_norm"),
     ("clip-value-read-only", lambda e: fastgd.clip_grad_value_([_read_only(np.ones(3))], 1.0),
@@ -300,6 +318,13 @@ REFUSED = [
     ("ewa-out-shifted", lambda e: fastgd.ewa(e.series[:29], 0.9, out=e.series[1:]),
      ValueError, "out"),
     ("EWA-beta", lambda e: fastgd.EWA(2.0), ValueError, "beta"),
+    ("EWA-bias-correction-string", lambda e: fastgd.EWA(0.9, bias_correction="no"),
+     TypeError, "bias_correction"),
+    ("ewa-bias-correction-string", lambda e: fastgd.ewa(e.series, 0.9, bias_correction="no"),
+     TypeError, "bias_correction"),
+    ("ewa-list-of-strings", lambda e: fastgd.ewa(["a", "b"], 0.9), TypeError, "x"),
+    ("ewa-start-list", lambda e: fastgd.ewa(e.series, 0.9, start=["zeros"]), ValueError,
+     "start"),
     ("EWA-update-shape", lambda e: (lambda a: (a.update(np.ones(3)), a.update(np.ones(4))))(
         fastgd.EWA(0.9)), ValueError, "x"),
     # ---------------------------------------------------------------- init
@@ -375,6 +400,8 @@ def test_refused_before_anything_changes(case, env):
     threads = fastgd.get_num_threads()
     with pytest.raises(exc, match=match):
         call(env)
+    for opt in (env.opt, env.sgd):       # a case that appended a group directly
+        del opt.param_groups[len(opt._group_state):]
     for p in env.p:
         p.flags.writeable = True
     env.model._flat.flags.writeable = True

@@ -102,7 +102,12 @@ class Optimizer:
             raise TypeError("param group: expected a dict with a 'params' list")
         group = dict(group)
         params = group["params"]
-        params = [params] if isinstance(params, np.ndarray) else list(params)
+        if isinstance(params, np.ndarray):
+            params = [params]
+        elif isinstance(params, (str, bytes, dict)) or not hasattr(params, "__iter__"):
+            raise TypeError("param group: expected a list of arrays as 'params', got "
+                            f"{type(params).__name__}")
+        params = list(params)
         known = {id(p) for g in self.param_groups for p in g["params"]}
         index0 = sum(len(g["params"]) for g in self.param_groups)
         seen = self._all_params()   # this group's earlier arrays join it below
@@ -349,6 +354,10 @@ class Optimizer:
             raise TypeError("grads: expected a list or tuple of arrays, one per parameter, "
                             f"got {type(grads).__name__}")
         groups, states = self.param_groups, self._group_state
+        if len(groups) != len(states):
+            raise ValueError(f"param_groups: expected the {len(states)} groups the optimizer "
+                             f"laid out state for, got {len(groups)}; add a group with "
+                             "add_param_group, not param_groups.append")
         if len(grads) != self._n_params:
             raise ValueError(f"grads: expected {self._n_params} arrays (one per parameter), "
                              f"got {len(grads)}")
@@ -488,6 +497,10 @@ def _load_layout(opt, state_dict):
                         f"{type(groups).__name__}")
     if not isinstance(state, dict):
         raise TypeError(f"state_dict['state']: expected a dict, got {type(state).__name__}")
+    if len(opt.param_groups) != len(opt._group_state):
+        raise ValueError(f"param_groups: expected the {len(opt._group_state)} groups the "
+                         f"optimizer laid out state for, got {len(opt.param_groups)}; add a "
+                         "group with add_param_group, not param_groups.append")
     if len(groups) != len(opt.param_groups):
         raise ValueError(f"state_dict: has {len(groups)} param groups, the optimizer "
                          f"{len(opt.param_groups)}")
