@@ -77,5 +77,24 @@ static inline void fg_apply_outer_any(int dbl, const fg_step *s, ptrdiff_t rows,
                                a_next, acc));
 }
 
+/* Weight averaging over [0, n): avg = a*avg + b*p, two products and a sum in REAL, as
+ * reference/train.py's `avg *= a; avg += b * p` rounds them. The driver picks (a, b) per
+ * batch: an EMA (beta, 1 - beta), its copy-first start (0, 1), Polyak's running mean
+ * (1 - 1/k, 1/k). Run on each span right after its update, while it is in cache. */
+#define FG_AVERAGE_BODY(REAL_T)                                                          \
+    do {                                                                                 \
+        REAL_T *restrict e = (REAL_T *)avg;                                              \
+        const REAL_T *restrict x = (const REAL_T *)p;                                    \
+        const REAL_T ca = (REAL_T)a, cb = (REAL_T)b;                                     \
+        for (ptrdiff_t i = 0; i < n; i++) e[i] = ca * e[i] + cb * x[i];                  \
+    } while (0)
+
+static inline void fg_average(int dbl, ptrdiff_t n, void *avg, const void *p, double a,
+                              double b) {
+    if (dbl) FG_AVERAGE_BODY(double);
+    else FG_AVERAGE_BODY(float);
+}
+#undef FG_AVERAGE_BODY
+
 #undef FG_PICK
 #endif /* FG_ENGINE_KERNELS_H */

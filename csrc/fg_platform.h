@@ -7,6 +7,11 @@
 #ifndef FG_PLATFORM_H
 #define FG_PLATFORM_H
 
+/* MSVC's C mode has no C99 `restrict` keyword; its spelling is __restrict (same meaning). */
+#if defined(_MSC_VER) && !defined(__cplusplus) && !defined(restrict)
+#define restrict __restrict
+#endif
+
 #ifdef _OPENMP
 #include <omp.h>
 static inline int fg_openmp_enabled(void) { return 1; }
@@ -58,6 +63,8 @@ static inline const char *fg_simd_level(void) {
 
 #if defined(__GNUC__)
 #define FG_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define FG_INLINE __forceinline
 #else
 #define FG_INLINE inline
 #endif

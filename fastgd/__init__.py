@@ -6,6 +6,35 @@ import sys as _sys
 
 from fastgd._version import __version__
 
+# The compiled modules live beside the Python ones. In a checkout nobody has built, the
+# first import of one fails half-way through this package, which Python reports as a
+# "circular import": say what is really missing instead.
+_COMPILED = ("_runtime/_openmp", "optim/_optim", "_ewa", "model/_engine")
+
+
+def _unbuilt():
+    """ImportError naming the fix when a compiled module's file is missing, else None."""
+    import os
+    from importlib.machinery import EXTENSION_SUFFIXES
+    here = os.path.dirname(os.path.abspath(__file__))
+    missing = [name for name in _COMPILED
+               if not any(os.path.exists(os.path.join(here, name) + suffix)
+                          for suffix in EXTENSION_SUFFIXES)]
+    if not missing:
+        return None
+    names = ", ".join("fastgd." + name.replace("/", ".") for name in missing)
+    return ImportError(f"fastgd: build the extension first: `make build` or `pip install -e .` "
+                       f"(compiled module not found in {here}: {names})")
+
+
+try:   # the first compiled module imported below; its package imports nothing
+    from fastgd._runtime import _openmp as _first_compiled  # noqa: F401
+except ImportError:
+    _explained = _unbuilt()
+    if _explained is None:
+        raise
+    raise _explained from None
+
 from fastgd._runtime.config import config, show_config
 from fastgd._runtime.threads import get_num_threads, set_num_threads
 from fastgd.ewa import EWA, ewa

@@ -12,8 +12,8 @@ def test_show_config_reports_build_and_threads():
     buf = io.StringIO()
     fastgd.show_config(file=buf)
     text = buf.getvalue()
-    for key in ("openmp", "simd", "kernel_dispatch", "cflags", "default_threads",
-                "thread_policy", "blas"):
+    for key in ("compiler", "openmp", "openmp_build", "simd", "kernel_dispatch",
+                "clone_probe", "cflags", "ldflags", "default_threads", "thread_policy", "blas"):
         assert key in text
     cfg = fastgd.config()
     assert cfg["openmp"] == _openmp.openmp_enabled()
@@ -52,3 +52,15 @@ def test_openmp_default_follows_threadpoolctl():
         pytest.skip("built without OpenMP")
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert fastgd.get_num_threads() == 1
+
+
+def test_show_config_reports_what_setup_py_built():
+    cfg = fastgd.config()
+    assert cfg["compiler"] != "unknown", "expected fastgd/_runtime/_build_info.py from setup.py"
+    if cfg["openmp"]:
+        assert cfg["openmp_build"] != "unknown" and not cfg["openmp_build"].startswith("off")
+    else:
+        assert cfg["openmp_build"].startswith("off")    # the serial fallback says why
+    gcc_like = cfg["cflags"].startswith("-")         # MSVC keeps debug info out anyway
+    if gcc_like and "-g0" not in cfg["cflags"]:      # shipped builds carry no debug info
+        assert os.environ.get("FASTGD_DEBUG"), "only FASTGD_DEBUG=1 builds keep -g"

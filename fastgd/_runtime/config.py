@@ -8,15 +8,20 @@ from fastgd._runtime import threads as _threads
 
 def config():
     """The facts show_config prints, as a dict."""
+    build = _build_record()
     info = {
         "fastgd": _version(),
         "python": sys.version.split()[0],
         "numpy": _module_version("numpy"),
         "scipy": _module_version("scipy"),
+        "compiler": build["compiler"],
         "openmp": _openmp.openmp_enabled(),
+        "openmp_build": build["openmp_flags"],
         "simd": _openmp.simd_level(),
         "kernel_dispatch": _openmp.kernel_dispatch(),
+        "clone_probe": build["clone_probe"],
         "cflags": _openmp.build_cflags(),
+        "ldflags": build["ldflags"],
         "cpus": _openmp.omp_num_procs(),
         "default_threads": _threads.get_num_threads(),
         "thread_policy": ("kernels: n_threads= > fastgd.set_num_threads > OMP_NUM_THREADS > "
@@ -35,6 +40,16 @@ def show_config(file=None):
     width = max(len(k) for k in info)
     lines = [f"{k:<{width}} : {v}" for k, v in info.items()]
     print("\n".join(lines), file=file or sys.stdout)
+
+
+def _build_record():
+    """What setup.py decided (compiler, OpenMP flags, clone probe); the flags the modules
+    were really compiled with come from the modules themselves (``cflags``)."""
+    try:
+        from fastgd._runtime._build_info import BUILD
+    except ImportError:   # built by something other than setup.py's build_ext
+        return dict.fromkeys(("compiler", "openmp_flags", "clone_probe", "ldflags"), "unknown")
+    return BUILD
 
 
 def _version():

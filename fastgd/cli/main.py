@@ -345,6 +345,14 @@ def _cmd_train(args):
                            n_threads=n_threads)
         except (fastgd.NonFiniteLossError, ValueError, TypeError) as e:
             raise _Failure(str(e)) from None
+        except fastgd.TrainingInterrupted as e:
+            # the model agrees with the batches applied: keep what was trained
+            if save:
+                _checked_output(save, "--save", {"the training data": args.data})
+                save_model(model, save, meta)
+                print(f"interrupted in epoch {e.epoch + 1} after {e.batch} batches; saved "
+                      f"the model as it stands to {save}", flush=True)
+            raise
         wall = time.perf_counter() - t0
     summary = (f"done: {len(h)} epochs in {wall:.2f} s ({h.samples_per_second:,.0f} "
                f"samples/s training), loss {h.loss[-1]:.4f}, train {metric} "

@@ -57,10 +57,42 @@ DEF FIRST_FRESH = 0    # gather the rows and compute the product
 DEF FIRST_AHEAD = 1    # batch 1: copy x_next; the previous update summed the product
 DEF FIRST_DONE = 2     # the column split gathered the rows and computed the product
 
-# How often the epoch loop takes the GIL to look for a signal (Ctrl-C): after this much
-# work, checked with a clock read per batch (~20 ns) -- never a GIL round trip per batch.
-# A KeyboardInterrupt then reaches the user within about this plus one batch.
-DEF POLL_SECONDS = 0.025
+# How often the epoch loop takes the GIL to look for a signal (Ctrl-C): after
+# poll_seconds of work, read from a monotonic clock (~20-40 ns) every CLOCK_WORK
+# multiply-adds' worth of batches -- never a GIL round trip per batch, and a clock read
+# at most every ~0.2 ms of work, so the polling costs < 0.1% even for tiny models. A
+# KeyboardInterrupt then reaches the user within about poll_seconds plus one batch.
+DEF CLOCK_WORK = 1048576
+cdef double poll_seconds = 0.025
+
+
+# Set by fit's SIGINT handler (fastgd/training/train.py): Ctrl-C as a request that the
+# loop honours after its batch, instead of an exception raised wherever Python happens
+# to be (between two statements that must go together).
+cdef bint stop_requested = False
+
+
+def request_stop():
+    """Ask the running (or next) epoch loop to stop after its batch."""
+    global stop_requested
+    stop_requested = True
+
+
+def take_stop_request():
+    """True (and cleared) if a stop was requested since the last call."""
+    global stop_requested
+    requested, stop_requested = stop_requested, False
+    return requested
+
+
+def set_poll_interval(double seconds):
+    """Seconds of work between looks for a signal; 0 turns the looks off (benchmarks
+    measure the polling's cost against that). Returns the previous interval."""
+    global poll_seconds
+    if not seconds >= 0:
+        raise ValueError(f"seconds: expected a number >= 0, got {seconds!r}")
+    previous, poll_seconds = poll_seconds, seconds
+    return previous
 
 MAX_LAYERS_SUPPORTED = MAX_LAYERS
 
@@ -91,6 +123,7 @@ cdef extern from "fg_engine_kernels.h" nogil:
     void fg_sum_blocks(int dbl, Py_ssize_t blocks, Py_ssize_t n, const void *parts, void *out)
     void fg_apply_any(int dbl, const fg_step *s, Py_ssize_t n, void *p, const void *g,
                       void *s1, void *s2, void *s3)
+    void fg_average(int dbl, Py_ssize_t n, void *avg, const void *p, double a, double b)
     void fg_apply_outer_any(int dbl, const fg_step *s, Py_ssize_t rows, Py_ssize_t cols,
                             const void *a, Py_ssize_t inca, const void *dz, double alpha,
                             void *p, void *s1, void *s2, void *s3, const void *a_next,
@@ -144,6 +177,8 @@ cdef struct Update:
     char *s2
     char *s3
     bint look_ahead              # this batch's update also sums the next sample's product
+    char *avg                    # weight averaging (NULL: off): avg = a*avg + b*p per span
+    double avg_a, avg_b
 
 
 cdef inline char *_at(const Net *net, char *buf, Py_ssize_t index) noexcept nogil:
@@ -327,6 +362,14 @@ cdef inline void _update_span(Net *net, const Update *u, Py_ssize_t off, Py_ssiz
         return
     fg_apply_any(net.is_double, u.step, n, _at(net, net.params, off), _at(net, net.grads, off),
                  _at(net, u.s1, off), _at(net, u.s2, off), _at(net, u.s3, off))
+    _average_span(net, u, off, n)
+
+
+cdef inline void _average_span(Net *net, const Update *u, Py_ssize_t off, Py_ssize_t n) noexcept nogil:
+    """Weight averaging over parameters [off, off + n), just updated (still in cache)."""
+    if u.avg != NULL:
+        fg_average(net.is_double, n, _at(net, u.avg, off), _at(net, net.params, off), u.avg_a,
+                   u.avg_b)
 
 
 cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t r1,
@@ -348,6 +391,7 @@ cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t
                            net.dz[l + 1], net.alpha, _at(net, net.params, off),
                            _at(net, u.s1, off), _at(net, u.s2, off), _at(net, u.s3, off),
                            a_next, acc)
+        _average_span(net, u, off, <Py_ssize_t>nr * n_out)
     elif nr > 0:
         # dW[r0:r1] (nr x n_out) = A[:, r0:r1]^T (nr x B) @ dZ (B x n_out)
         gemm(net.is_double, b'N', b'T', n_out, nr, <int>B, net.dz[l + 1], n_out,
@@ -388,6 +432,7 @@ cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
     cdef double loss = _rows_step(net, data, rows, B, True, FIRST_FRESH) / B
     none.step = NULL
     none.look_ahead = False
+    none.avg = NULL
     _grads_step(net, B, &none)
     return loss
 
@@ -412,6 +457,19 @@ cdef Data _data_view(object X, object labels, object Y) except *:
         d.y_col = Y.strides[1]
         d.y_double = Y.dtype == np.float64
     return d
+
+
+cdef inline void _average_coefficients(Update *u, int mode, double beta,
+                                       long long done) noexcept nogil:
+    """(a, b) of avg = a*avg + b*p for the average's update number done + 1 (mirrors
+    reference.train.average_coefficients)."""
+    if mode == 3:                      # Polyak: the mean of the k updates so far
+        u.avg_a = 1.0 - 1.0 / (done + 1)
+        u.avg_b = 1.0 / (done + 1)
+    elif mode == 2 and done == 0:      # an EMA whose first value is a copy
+        u.avg_a, u.avg_b = 0.0, 1.0
+    else:                              # an EMA from zero (bias-corrected when read)
+        u.avg_a, u.avg_b = beta, 1.0 - beta
 
 
 cdef inline char *_data_or_null(object a) except? NULL:
@@ -470,14 +528,20 @@ cdef class Engine:
 
     def run_epoch(self, X, labels, Y, cnp.ndarray order, Py_ssize_t batch_size,
                   Py_ssize_t n_batches, Rule rule, long long step, double mu_product,
-                  list state, lrs):
+                  list state, lrs, cnp.ndarray average=None, int average_mode=0,
+                  double average_beta=0.0, long long average_count=0):
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
         rows, rows seen, batches done, failed batch or -1, mu_product, interrupted).
 
-        Every POLL_SECONDS of work the loop looks for a signal; on one (Ctrl-C) it stops
+        Every poll_seconds of work the loop looks for a signal; on one (Ctrl-C) it stops
         after the batch it is on -- parameters, state and the batches counted agree -- and
         returns interrupted=True, keeping what the signal's handler raised (normally a
         KeyboardInterrupt) in ``self.interruption`` for the caller to raise.
+
+        average: None, or the flat averaged weights (the parameters' layout), updated after
+        every batch: average_mode 1 an EMA from zero, 2 an EMA that starts as a copy, 3
+        Polyak's running mean; average_count the updates it has averaged so far (the
+        new count is ``average_count`` + batches done).
 
         rule: the optimizer group's parsed, validated rule (the optimizer's cached one);
         step: the first batch's step number; state: the group's three state buffers (None
@@ -494,7 +558,10 @@ cdef class Engine:
         self.interruption = None
         # batch 1: each update also makes the next sample's first-layer product
         cdef bint look = batch_size == 1, ahead = False, interrupted = False
-        cdef double next_poll
+        cdef bint polling = poll_seconds > 0
+        cdef double next_poll, interval = poll_seconds
+        cdef Py_ssize_t clock_every = max(1, min(1024, CLOCK_WORK // max(
+            1, min(batch_size, n) * self.net.n_params)))
         if n_batches < 0 or n_batches > (n + batch_size - 1) // batch_size:
             raise ValueError(f"n_batches: {n_batches} batches of {batch_size} exceed the "
                              f"{n} rows of order")
@@ -507,6 +574,14 @@ cdef class Engine:
         update.s1, update.s2, update.s3 = (_data_or_null(state[0]), _data_or_null(state[1]),
                                            _data_or_null(state[2]))
         update.look_ahead = False
+        update.avg = NULL
+        if average is not None:
+            if (average.dtype != (np.float64 if self.net.is_double else np.float32)
+                    or average.size != self.net.n_params or not average.flags.c_contiguous):
+                raise ValueError("average: expected a flat buffer like the parameters")
+            if not 1 <= average_mode <= 3:
+                raise ValueError(f"average_mode: expected 1, 2 or 3, got {average_mode}")
+            update.avg = <char *>cnp.PyArray_DATA(average)
         if lrs is not None:
             lr_arr = np.ascontiguousarray(lrs, dtype=np.float64)
             if lr_arr.shape[0] < n_batches:
@@ -515,7 +590,7 @@ cdef class Engine:
                 raise ValueError("lrs: expected finite learning rates >= 0")
             lr_of_batch = <const double *>cnp.PyArray_DATA(lr_arr)
         with nogil:
-            next_poll = fg_now() + POLL_SECONDS
+            next_poll = fg_now() + interval if polling else 0.0
             for b in range(n_batches):
                 r0 = b * batch_size
                 B = n - r0 if n - r0 < batch_size else batch_size
@@ -530,6 +605,9 @@ cdef class Engine:
                 if lr_of_batch != NULL:
                     s.lr = lr_of_batch[b]
                 fg_prepare(&s)
+                if update.avg != NULL:
+                    _average_coefficients(&update, average_mode, average_beta,
+                                          average_count + b)
                 update.look_ahead = look and b + 1 < n_batches
                 if update.look_ahead:
                     _look_ahead_begin(&self.net, &data, rows + r0 + 1)
@@ -537,16 +615,17 @@ cdef class Engine:
                 ahead = update.look_ahead
                 if ahead:
                     _look_ahead_finish(&self.net)
-                if fg_now() >= next_poll:
+                if polling and b % clock_every == clock_every - 1 and fg_now() >= next_poll:
                     with gil:   # a signal handler runs here; what it raises is kept
                         try:
                             PyErr_CheckSignals()
                         except BaseException as e:
                             self.interruption = e
                             interrupted = True
+                        interrupted = interrupted or stop_requested
                     if interrupted:
                         break
-                    next_poll = fg_now() + POLL_SECONDS
+                    next_poll = fg_now() + interval
         done = b + 1 if interrupted else (b if bad >= 0 else n_batches)
         return loss_sum, rows_done, done, bad, s.mu_product, interrupted
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from fastgd import batching
 from fastgd.reference import mlp as ref
+from fastgd.reference.average import average_coefficients, average_readout, average_update
 from fastgd.training.fitcall import batch_lrs, callbacks_stop, prepare_fit
 from fastgd.training.history import History, NonFiniteLossError
 
@@ -21,33 +22,59 @@ from fastgd.training.history import History, NonFiniteLossError
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
-        validation_split=None, train_metric=False, initial_batch=0):
+        validation_split=None, train_metric=False, initial_batch=0, ema=None,
+        ema_start="zeros", average=False, final_average=False):
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
                       loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
                       validation_split=validation_split, train_metric=train_metric,
-                      initial_batch=initial_batch)
+                      initial_batch=initial_batch, ema=ema, ema_start=ema_start,
+                      average=average, final_average=final_average)
     history = History(seed=run.seed, metric_name=model.metric_name, fast_path=False)
+    avg = _Average(run)
     nb, every = run.n_batches, run.callback_every
     for cb in run.callbacks:      # the callback protocol's optional hooks
         if hasattr(cb, "set_context"):
             cb.set_context(model, optimizer, schedule, history, epochs=run.epochs,
                            initial_epoch=run.initial_epoch, n_batches=nb)
     try:
-        _epochs(run, history, nb, every)
+        _epochs(run, history, nb, every, avg)
     except BaseException:
         for cb in run.callbacks:
             if hasattr(cb, "close"):
                 cb.close()
         raise
+    history.averaged_model = avg.as_model(model)
+    if run.final_average and history.averaged_model is not None:
+        for p, q in zip(model.parameters(), history.averaged_model.parameters()):
+            p[...] = q
     for cb in run.callbacks:
         if hasattr(cb, "on_train_end"):
             cb.on_train_end(history)
     return history
 
 
-def _epochs(run, history, nb, every):
+class _Average:
+    """The running average of the weights (fastgd/reference/average.py), per array."""
+
+    def __init__(self, run):
+        self.mode, self.beta, self.first = run.average or (None, 0.0, 0)
+        self.arrays = None if run.average is None else \
+            [np.zeros_like(p) for p in run.model.parameters()]
+        self.count, self.active = 0, False
+
+    def as_model(self, model):
+        if self.arrays is None or self.count == 0:
+            return None
+        averaged = model.copy()
+        for p, q in zip(averaged.parameters(),
+                        average_readout(self.arrays, self.mode, self.beta, self.count)):
+            p[...] = q
+        return averaged
+
+
+def _epochs(run, history, nb, every, avg):
     model, optimizer, schedule = run.model, run.optimizer, run.schedule
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
         start = run.initial_batch if epoch == run.initial_epoch else 0   # resumed mid-epoch
@@ -55,7 +82,9 @@ def _epochs(run, history, nb, every):
         if run.rows is not None:           # validation_split: the kept rows, reordered
             order = run.rows[order]
         saved = ([p.copy() for p in model.parameters()], optimizer.state_dict(),
-                 None if schedule is None else schedule.state_dict())
+                 None if schedule is None else schedule.state_dict(),
+                 None if avg.arrays is None else ([a.copy() for a in avg.arrays], avg.count))
+        avg.active = avg.arrays is not None and epoch >= avg.first
         lr = float(optimizer.param_groups[0]["lr"])
         lrs = batch_lrs(schedule, nb - start)
         lrs = None if lrs is None else [None] * start + lrs
@@ -70,9 +99,13 @@ def _epochs(run, history, nb, every):
                 value, grads = _loss_and_grads(run, np.asarray(run.X[idx], model.dtype),
                                                run.targets(idx))
                 if not math.isfinite(value):
-                    _restore(model, optimizer, schedule, saved)
+                    _restore(model, optimizer, schedule, saved, avg)
                     raise NonFiniteLossError(epoch, b, nb, history)
                 optimizer.step(_in_optimizer_order(model, optimizer, grads))
+                if avg.active:
+                    average_update(avg.arrays, model.parameters(),
+                                   *average_coefficients(avg.mode, avg.beta, avg.count))
+                    avg.count += 1
             loss_sum += value * len(idx)
             rows += len(idx)
             if every and (b + 1 - start) % every == 0 and b + 1 < nb:
@@ -86,7 +119,7 @@ def _epochs(run, history, nb, every):
                     break
         seconds += time.perf_counter() - t0
         if not all(np.isfinite(p).all() for p in model.parameters()):
-            _restore(model, optimizer, schedule, saved)      # the last update diverged
+            _restore(model, optimizer, schedule, saved, avg)      # the last update diverged
             raise NonFiniteLossError(epoch, b, nb, history, what="state")
         if lrs is not None:
             schedule.advance((b + 1 if stop else nb) - start)
@@ -104,10 +137,12 @@ def _epochs(run, history, nb, every):
                 None if run.Y is None else run.Y[kept], model.output)
         if run.val is not None:
             Xv, labels, Yv = run.val
-            logits, _ = ref.forward(params, np.asarray(Xv, model.dtype), model.activation)
+            averaged = avg.as_model(model) if avg.active else None
+            vparams = params if averaged is None else averaged.parameters()
+            logits, _ = ref.forward(vparams, np.asarray(Xv, model.dtype), model.activation)
             targets = labels if labels is not None else Yv
             logs["val_loss"] = ref.data_loss_and_dlogits(logits, targets, model.output)[0] \
-                + ref.l2_penalty(params, model.alpha)
+                + ref.l2_penalty(vparams, model.alpha)
             logs["val_metric"] = ref.metric(logits, labels, Yv, model.output)
         if schedule is not None and not stop:   # per-epoch steps count whole epochs
             if not hasattr(schedule, "lr_at"):
@@ -141,9 +176,13 @@ def _in_optimizer_order(model, optimizer, grads):
     return [by_id[id(p)] for group in optimizer.param_groups for p in group["params"]]
 
 
-def _restore(model, optimizer, schedule, saved):
+def _restore(model, optimizer, schedule, saved, avg=None):
     for p, q in zip(model.parameters(), saved[0]):
         p[...] = q
     optimizer.load_state_dict(saved[1])
     if schedule is not None:
         schedule.load_state_dict(saved[2])
+    if avg is not None and saved[3] is not None:
+        for a, q in zip(avg.arrays, saved[3][0]):
+            a[...] = q
+        avg.count = saved[3][1]

@@ -44,6 +44,8 @@ class FitCall:
     rows: object = None
     train_metric: bool = False
     initial_batch: int = 0
+    average: tuple = None         # (mode, beta, first epoch) of weight averaging, or None
+    final_average: bool = False   # the model ends with the averaged weights
 
     @property
     def n_batches(self):
@@ -59,7 +61,8 @@ class FitCall:
 def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 schedule=None, callbacks=(), validation_data=None, verbose=0,
                 drop_last=False, loss=None, initial_epoch=0, callback_every=None,
-                validation_split=None, train_metric=False, initial_batch=0):
+                validation_split=None, train_metric=False, initial_batch=0, ema=None,
+                ema_start="zeros", average=False, final_average=False):
     """Check every argument of a fit call before anything is touched; a FitCall."""
     if not callable(getattr(model, "encode_targets", None)):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -70,6 +73,11 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
             raise ValueError("validation_split: expected None when validation_data is "
                              f"given, got {validation_split!r}")
     train_metric = _checks.flag(train_metric, "train_metric")
+    averaging = _check_average(ema, ema_start, average)
+    final_average = _checks.flag(final_average, "final_average")
+    if final_average and averaging is None:
+        raise ValueError("final_average: expected ema= or average= to be set with it, got "
+                         "neither")
     X = model.check_X(X)
     labels, Y = model.encode_targets(y, X.shape[0])
     epochs = _checks.integer(epochs, "epochs", low=0)
@@ -109,7 +117,8 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
                    shuffle=bool(shuffle), seed=seed, callbacks=callbacks, val=val,
                    verbose=verbose, drop_last=bool(drop_last), loss=loss,
                    initial_epoch=initial_epoch, callback_every=callback_every, rows=rows,
-                   train_metric=train_metric, initial_batch=initial_batch)
+                   train_metric=train_metric, initial_batch=initial_batch,
+                   average=averaging, final_average=final_average)
 
 
 def _validation_rows(n, labels, fraction, seed):
@@ -128,6 +137,23 @@ def _validation_rows(n, labels, fraction, seed):
     keep = np.ones(n, dtype=bool)
     keep[val] = False
     return np.flatnonzero(keep).astype(np.int64), val
+
+
+def _check_average(ema, ema_start, average):
+    """(mode, beta, first epoch) of fit's weight averaging (fastgd/reference/average.py),
+    or None: ``ema=beta`` with ``ema_start`` "zeros" (bias-corrected) or "copy", or
+    ``average=True`` / ``average=k`` for Polyak's mean from epoch k."""
+    _checks.choice(ema_start, "ema_start", ("zeros", "copy"))
+    if average is not False and average is not None:
+        first = 0 if average is True else _checks.integer(average, "average", low=0)
+        if ema is not None:
+            raise ValueError(f"average: expected False with ema={ema!r} (one average at a "
+                             f"time), got {average!r}")
+        return ("polyak", 0.0, first)
+    if ema is None:
+        return None
+    beta = _checks.real(ema, "ema", low=0.0, high=1.0, low_open=True, high_open=True)
+    return ("ema" if ema_start == "zeros" else "ema_copy", beta, 0)
 
 
 def _check_optimizer(model, optimizer):

@@ -9,17 +9,22 @@ optimizer's ``step`` -- slower, still correct; ``History.fast_path`` says which 
 ``fastgd.reference.fit`` is a loop of its own over the NumPy specification; the two share
 only the validated call (fastgd/training/fitcall.py) and the epoch order.
 """
+import contextlib
 import math
+import signal
+import threading
 import time
 
 import numpy as np
 
 from fastgd import batching
 from fastgd._runtime import threads as _threads
+from fastgd.model import _engine
 from fastgd.model.mlp import MLP
 from fastgd.optim.base import Optimizer
 from fastgd.reference import mlp as ref
 from fastgd.training import callbacks as _callbacks
+from fastgd.training.averaging import WeightAverage
 from fastgd.training.fitcall import batch_lrs, callbacks_stop, prepare_fit
 from fastgd.training.history import History, NonFiniteLossError, TrainingInterrupted
 
@@ -27,18 +32,24 @@ from fastgd.training.history import History, NonFiniteLossError, TrainingInterru
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
-        validation_split=None, train_metric=False, initial_batch=0):
+        validation_split=None, train_metric=False, initial_batch=0, ema=None,
+        ema_start="zeros", average=False, final_average=False):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
     anything between is mini-batch; the last partial batch is used unless ``drop_last``.
     Epoch e's order is ``batching.epoch_order(len(X), seed, e, shuffle)``, so
     ``initial_epoch=k`` resumes a run with the batches it would have seen, and
-    Ctrl-C is seen within ~25 ms plus one batch: fit stops after that batch and raises
-    :class:`TrainingInterrupted` (a KeyboardInterrupt) with model, optimizer, schedule and
-    History agreeing with the batches applied (``History.stopped_at`` says where to resume).
     ``initial_batch=b`` starts epoch k at its batch b (a run stopped mid-epoch: see
-    ``History.stopped_at``).
+    ``History.stopped_at``). Ctrl-C is seen within ~25 ms plus one batch: fit stops after
+    that batch and raises :class:`TrainingInterrupted` (a KeyboardInterrupt) with model,
+    optimizer, schedule and History agreeing with the batches applied.
+    ema=beta: keep an exponentially weighted average of the weights, updated after every
+    batch (in C on the fast path), from zero and bias-corrected (``ema_start="zeros"``,
+    the lesson's form) or starting as a copy (``"copy"``, torch's and Keras'); average=True
+    or average=k: Polyak's mean of the weights from epoch k instead. Validation uses the
+    averaged weights, ``History.averaged_model`` holds them after fit, and
+    ``final_average=True`` puts them into the model.
     schedule: a fastgd schedule attached to ``optimizer``, stepped per epoch or per batch
     (its ``interval``); ReduceLROnPlateau is stepped with the validation loss (or the
     training loss without validation data). callbacks: callables ``cb(epoch, logs)`` or
@@ -62,20 +73,46 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
                       loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
                       validation_split=validation_split, train_metric=train_metric,
-                      initial_batch=initial_batch)
+                      initial_batch=initial_batch, ema=ema, ema_start=ema_start,
+                      average=average, final_average=final_average)
     n_threads = _threads.resolve(n_threads)
+    avg = WeightAverage(run)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
         engine = model._engine(min(batch_size, run.n), n_threads)
         def runner(order, b0, b1, lrs):
-            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs)
+            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg)
     else:
         grad_fn = _custom_loss_grad_fn(model, optimizer, loss) if loss is not None else \
             _engine_grad_fn(model, optimizer, min(batch_size, run.n), n_threads)
         def runner(order, b0, b1, lrs):
-            return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn)
-    with _threads.single_threaded_blas():
-        return run_epochs(run, runner, fast_path=engine_ok)
+            return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg)
+    with _threads.single_threaded_blas(), _ctrl_c_as_request():
+        return run_epochs(run, runner, fast_path=engine_ok, avg=avg)
+
+
+@contextlib.contextmanager
+def _ctrl_c_as_request():
+    """While fit runs in the main thread under Python's default SIGINT handler, Ctrl-C only
+    asks the loop to stop: the C epoch sees the request at its next look for signals and
+    Python at its next safe point (after a chunk of batches, after an epoch's
+    bookkeeping), so the signal never lands between an update and its count or a
+    schedule's advance. A handler of the user's own is left alone (its exception is kept)."""
+    if not (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        yield
+        return
+    _engine.take_stop_request()     # a request left from an earlier fit is dropped
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: _engine.request_stop())
+    try:
+        yield
+    except BaseException:
+        signal.signal(signal.SIGINT, previous)
+        _engine.take_stop_request()
+        raise
+    signal.signal(signal.SIGINT, previous)
+    if _engine.take_stop_request():     # after the last safe point: deliver it now
+        raise KeyboardInterrupt("Ctrl-C after fit's last epoch")
 
 
 def _engine_eligible(model, optimizer, schedule):
@@ -99,18 +136,23 @@ class _Interrupted(Exception):
         self.cause, self.done, self.loss_sum, self.rows = cause, done, loss_sum, rows
 
 
-def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs):
+def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg):
     """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch)."""
     group, gstate = optimizer.param_groups[0], optimizer._group_state[0]
     optimizer._refresh(group, gstate)   # re-validates only an edited group, as step() does
     lrs = None if lrs is None else [row[0] for row in lrs[b0:b1]]
     loss_sum, rows, done, bad, mu, interrupted = engine.run_epoch(
         run.X, run.labels, run.Y, order[b0 * run.batch_size:], run.batch_size, b1 - b0,
-        gstate["rule"], gstate["step"] + 1, gstate["mu_product"], gstate["state"], lrs)
+        gstate["rule"], gstate["step"] + 1, gstate["mu_product"], gstate["state"], lrs,
+        avg.buf if avg.active else None, avg.engine_mode if avg.active else 0, avg.beta,
+        avg.count)
     gstate["step"] += done
+    if avg.active:
+        avg.count += done
     gstate["mu_product"] = mu
     if interrupted:
-        raise _Interrupted(engine.interruption, done, loss_sum, rows)
+        _engine.take_stop_request()
+        raise _Interrupted(engine.interruption or KeyboardInterrupt(), done, loss_sum, rows)
     return loss_sum, rows, (b0 + bad if bad >= 0 else -1)
 
 
@@ -142,7 +184,7 @@ def _custom_loss_grad_fn(model, optimizer, loss):
     return grad_fn
 
 
-def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn):
+def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg):
     """Batches [b0, b1) as a per-batch Python loop (the fallback)."""
     loss_sum, rows, bs, applied = 0.0, 0, run.batch_size, 0
     try:
@@ -161,9 +203,13 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn):
                 if not math.isfinite(loss):
                     return loss_sum, rows, b
                 optimizer.step(grads)
+                if avg.active:
+                    avg.update(run.model._flat)
             applied += 1
             loss_sum += loss * len(idx)
             rows += len(idx)
+            if _engine.take_stop_request():
+                raise KeyboardInterrupt
     except KeyboardInterrupt as e:
         # fastgd's optimizers count a step with its update (in C): their count says
         # whether the batch that was running was applied; other optimizers' steps are
@@ -182,21 +228,24 @@ def _finite_state(model, optimizer):
     return True
 
 
-def run_epochs(run, runner, fast_path):
+def run_epochs(run, runner, fast_path, avg):
     """The once-per-epoch loop shared by the engine and the per-batch fallback."""
     history = History(seed=run.seed, metric_name=run.model.metric_name, fast_path=fast_path)
     nb = batching.n_batches(run.n, run.batch_size, run.drop_last)
     every = _callbacks.start(run, history, nb)
     try:
-        _epochs(run, runner, history, nb, every)
+        _epochs(run, runner, history, nb, every, avg)
     except BaseException:
         _callbacks.abort(run.callbacks)
         raise
+    history.averaged_model = avg.as_model(run.model)
+    if run.final_average and history.averaged_model is not None:
+        run.model._flat[...] = history.averaged_model._flat
     _callbacks.end(run.callbacks, history)
     return history
 
 
-def _epochs(run, runner, history, nb, every):
+def _epochs(run, runner, history, nb, every, avg):
     model, optimizer, schedule = run.model, run.optimizer, run.schedule
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
         # a run resumed mid-epoch starts its first epoch at initial_batch; a per-batch
@@ -206,7 +255,8 @@ def _epochs(run, runner, history, nb, every):
         if run.rows is not None:       # validation_split: epoch orders over the kept rows
             order = run.rows[order]
         saved = (model._flat.copy(), optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
-                 schedule.state_dict() if schedule is not None else None)
+                 schedule.state_dict() if schedule is not None else None, avg.snapshot())
+        avg.start_epoch(epoch)
         lr = float(optimizer.param_groups[0]["lr"])
         lrs = batch_lrs(schedule, nb - start)
         lrs = None if lrs is None else [None] * start + lrs
@@ -226,6 +276,12 @@ def _epochs(run, runner, history, nb, every):
                 pending, part_loss, part_rows, bad = (stopped.cause, stopped.loss_sum,
                                                       stopped.rows, -1)
             seconds += time.perf_counter() - t0
+            if pending is None and bad < 0 and _engine.take_stop_request():
+                if b1 < nb:     # Ctrl-C while Python ran between chunks: stop here
+                    _interrupted(run, history, epoch, b1, lrs is not None, start,
+                                 loss_sum + part_loss, rows + part_rows, lr, seconds,
+                                 KeyboardInterrupt())
+                pending = KeyboardInterrupt()
             loss_sum, rows = loss_sum + part_loss, rows + part_rows
             if bad >= 0:
                 break
@@ -245,6 +301,7 @@ def _epochs(run, runner, history, nb, every):
                 optimizer.load_state_dict(saved[1])
             if saved[2] is not None:
                 schedule.load_state_dict(saved[2])
+            avg.restore(saved[3])
             raise NonFiniteLossError(epoch, bad, nb, history, what=what)
         if lrs is not None:
             schedule.advance((b1 if stop else nb) - start)
@@ -254,8 +311,9 @@ def _epochs(run, runner, history, nb, every):
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(model.parameters(), model.alpha)}
         if run.train_metric:
             logs["train_metric"] = _train_metric(run)
-        if run.val is not None:   # one forward pass gives both
-            logs["val_loss"], logs["val_metric"] = model._loss_and_metric(*run.val)
+        if run.val is not None:   # one forward pass gives both; averaged weights if kept
+            evaluated = (avg.as_model(model) if avg.active else None) or model
+            logs["val_loss"], logs["val_metric"] = evaluated._loss_and_metric(*run.val)
         if schedule is not None and not stop:    # per-epoch steps count whole epochs
             if hasattr(schedule, "lr_at"):
                 if schedule.interval == "epoch":
@@ -265,6 +323,8 @@ def _epochs(run, runner, history, nb, every):
         history.append(logs)
         if run.verbose:
             _print_epoch(logs, run, model)
+        if pending is None and _engine.take_stop_request():
+            pending = KeyboardInterrupt()   # Ctrl-C during the epoch's bookkeeping
         if pending is not None:
             history.stopped_at, history.interrupted = (epoch + 1, 0), True
             if isinstance(pending, KeyboardInterrupt):
