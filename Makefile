@@ -46,6 +46,8 @@ wheel-check: $(PY)
 SAN := build/sanitize
 SAN_PY := $(SAN)/venv/bin/python
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+SAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
+	UBSAN_OPTIONS=print_stacktrace=1 PYTHONMALLOC=malloc
 SAN_TESTS ?= tests/test_optim_parity.py tests/test_train_parity.py tests/test_mlp.py \
 	tests/test_ewa.py tests/test_faults.py tests/test_bad_input.py tests/test_optim_contract.py
 
@@ -58,11 +60,13 @@ $(SAN_PY):
 sanitize: $(SAN_PY)
 	rm -rf $(SAN)/src && mkdir -p $(SAN)/src
 	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SAN)/src
-	cd $(SAN)/src && CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+	@# through CC, not CFLAGS/LDFLAGS: setup.py's OpenMP and clone probes link executables,
+	@# which distutils links without LDFLAGS (the probes would fail and OpenMP be dropped)
+	cd $(SAN)/src && CC="gcc $(SAN_FLAGS)" FASTGD_DEBUG=1 \
 		../venv/bin/python setup.py -q build_ext --inplace
-	cd $(SAN)/src && LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
-		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 PYTHONMALLOC=malloc \
-		../venv/bin/python -m pytest $(SAN_TESTS) -q -p no:cacheprovider
+	cd $(SAN)/src && $(SAN_ENV) ../venv/bin/python -c "from fastgd._runtime import _openmp; \
+		assert _openmp.openmp_enabled(), 'sanitize: built without OpenMP'"
+	cd $(SAN)/src && $(SAN_ENV) ../venv/bin/python -m pytest $(SAN_TESTS) -q -p no:cacheprovider
 
 clean:
 	rm -rf build dist $(VENV) *.egg-info
