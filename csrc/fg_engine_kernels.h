@@ -96,5 +96,40 @@ static inline void fg_average(int dbl, ptrdiff_t n, void *avg, const void *p, do
 }
 #undef FG_AVERAGE_BODY
 
+/* Gradient clipping inside fit (reference/train.py's clip_gradients mirrors these): the
+ * sum of squares in double, in index order; a scale by (REAL)coef; a clamp to
+ * [-c, c] that keeps NaN (as np.clip does). */
+#define FG_SUM_SQUARES_BODY(REAL_T)                                                      \
+    do {                                                                                 \
+        const REAL_T *x = (const REAL_T *)g;                                             \
+        for (ptrdiff_t i = 0; i < n; i++) total += (double)x[i] * (double)x[i];          \
+    } while (0)
+
+static inline double fg_sum_squares(int dbl, ptrdiff_t n, const void *g) {
+    double total = 0.0;
+    if (dbl) FG_SUM_SQUARES_BODY(double);
+    else FG_SUM_SQUARES_BODY(float);
+    return total;
+}
+
+#define FG_SCALE_CLAMP_BODY(REAL_T)                                                      \
+    do {                                                                                 \
+        REAL_T *x = (REAL_T *)g;                                                         \
+        const REAL_T s = (REAL_T)scale, hi = (REAL_T)limit, lo = -(REAL_T)limit;         \
+        if (scale != 1.0)                                                                \
+            for (ptrdiff_t i = 0; i < n; i++) x[i] = x[i] * s;                           \
+        if (limit >= 0.0)                                                                \
+            for (ptrdiff_t i = 0; i < n; i++)                                            \
+                x[i] = x[i] > hi ? hi : (x[i] < lo ? lo : x[i]);                         \
+    } while (0)
+
+/* g *= scale (when scale != 1), then clamp to [-limit, limit] (when limit >= 0) */
+static inline void fg_scale_clamp(int dbl, ptrdiff_t n, void *g, double scale, double limit) {
+    if (dbl) FG_SCALE_CLAMP_BODY(double);
+    else FG_SCALE_CLAMP_BODY(float);
+}
+#undef FG_SUM_SQUARES_BODY
+#undef FG_SCALE_CLAMP_BODY
+
 #undef FG_PICK
 #endif /* FG_ENGINE_KERNELS_H */

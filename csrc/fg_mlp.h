@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fg_platform.h"   /* restrict under MSVC */
+
 typedef enum { FG_RELU = 0, FG_LEAKY_RELU = 1, FG_TANH = 2, FG_SIGMOID = 3, FG_IDENTITY = 4 } fg_activation;
 typedef enum { FG_SOFTMAX = 0, FG_SIGMOID_OUT = 1, FG_LINEAR = 2 } fg_output;
 

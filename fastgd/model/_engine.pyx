@@ -28,7 +28,7 @@ Mirrors fastgd/reference/mlp.py and fastgd/reference/train.py.
 """
 from cpython.exc cimport PyErr_CheckSignals
 from cython.parallel cimport parallel, prange
-from libc.math cimport isfinite
+from libc.math cimport isfinite, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 cimport numpy as cnp
@@ -124,6 +124,8 @@ cdef extern from "fg_engine_kernels.h" nogil:
     void fg_apply_any(int dbl, const fg_step *s, Py_ssize_t n, void *p, const void *g,
                       void *s1, void *s2, void *s3)
     void fg_average(int dbl, Py_ssize_t n, void *avg, const void *p, double a, double b)
+    double fg_sum_squares(int dbl, Py_ssize_t n, const void *g)
+    void fg_scale_clamp(int dbl, Py_ssize_t n, void *g, double scale, double limit)
     void fg_apply_outer_any(int dbl, const fg_step *s, Py_ssize_t rows, Py_ssize_t cols,
                             const void *a, Py_ssize_t inca, const void *dz, double alpha,
                             void *p, void *s1, void *s2, void *s3, const void *a_next,
@@ -425,6 +427,34 @@ cdef void _grads_step(Net *net, Py_ssize_t B, const Update *u) noexcept nogil:
                    j % T == T - 1, B, j % T)
 
 
+cdef void _clipped_step(Net *net, Py_ssize_t B, const Update *u, double clip_norm,
+                        double clip_value) noexcept nogil:
+    """Step 2 with gradient clipping: every gradient first (a global norm needs them all
+    before any update), then the clip, then the optimizer (and the average) over the
+    whole buffer in step 2's blocks. clip_norm > 0: scale by clip_norm / (norm + 1e-6)
+    when that is below 1 (torch's clip_grad_norm_); clip_value >= 0: clamp."""
+    cdef Update grads_only
+    cdef double scale = 1.0, norm
+    cdef int j, T = _weight_blocks(net, B, True)
+    cdef Py_ssize_t n = net.n_params, lo, hi
+    grads_only.step = NULL
+    grads_only.look_ahead = False
+    grads_only.avg = NULL
+    _grads_step(net, B, &grads_only)
+    if clip_norm > 0:
+        norm = sqrt(fg_sum_squares(net.is_double, n, net.grads))
+        if clip_norm / (norm + 1e-6) < 1.0:
+            scale = clip_norm / (norm + 1e-6)
+    fg_scale_clamp(net.is_double, n, net.grads, scale, clip_value)
+    if T == 1:
+        _update_span(net, u, 0, n)
+    else:
+        for j in prange(T, schedule="static", num_threads=T):
+            lo = n * j // T // 16 * 16          # blocks on 64-byte boundaries
+            hi = n if j == T - 1 else n * (j + 1) // T // 16 * 16
+            _update_span(net, u, lo, hi - lo)
+
+
 cdef double _forward_backward(Net *net, const Data *data, const int64_t *rows,
                               Py_ssize_t B) noexcept nogil:
     """Mean data loss of the batch ``rows``; leaves every gradient in net.grads."""
@@ -529,7 +559,8 @@ cdef class Engine:
     def run_epoch(self, X, labels, Y, cnp.ndarray order, Py_ssize_t batch_size,
                   Py_ssize_t n_batches, Rule rule, long long step, double mu_product,
                   list state, lrs, cnp.ndarray average=None, int average_mode=0,
-                  double average_beta=0.0, long long average_count=0):
+                  double average_beta=0.0, long long average_count=0,
+                  double clip_norm=0.0, double clip_value=-1.0):
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
         rows, rows seen, batches done, failed batch or -1, mu_product, interrupted).
 
@@ -542,6 +573,9 @@ cdef class Engine:
         every batch: average_mode 1 an EMA from zero, 2 an EMA that starts as a copy, 3
         Polyak's running mean; average_count the updates it has averaged so far (the
         new count is ``average_count`` + batches done).
+        clip_norm > 0 / clip_value >= 0: clip each batch's gradient (its global L2 norm /
+        each element) before the update; the update then runs after all gradients are made
+        instead of fused into their blocks.
 
         rule: the optimizer group's parsed, validated rule (the optimizer's cached one);
         step: the first batch's step number; state: the group's three state buffers (None
@@ -557,7 +591,8 @@ cdef class Engine:
         b = 0
         self.interruption = None
         # batch 1: each update also makes the next sample's first-layer product
-        cdef bint look = batch_size == 1, ahead = False, interrupted = False
+        cdef bint clipping = clip_norm > 0 or clip_value >= 0
+        cdef bint look = batch_size == 1 and not clipping, ahead = False, interrupted = False
         cdef bint polling = poll_seconds > 0
         cdef double next_poll, interval = poll_seconds
         cdef Py_ssize_t clock_every = max(1, min(1024, CLOCK_WORK // max(
@@ -611,7 +646,10 @@ cdef class Engine:
                 update.look_ahead = look and b + 1 < n_batches
                 if update.look_ahead:
                     _look_ahead_begin(&self.net, &data, rows + r0 + 1)
-                _grads_step(&self.net, B, &update)
+                if clipping:
+                    _clipped_step(&self.net, B, &update, clip_norm, clip_value)
+                else:
+                    _grads_step(&self.net, B, &update)
                 ahead = update.look_ahead
                 if ahead:
                     _look_ahead_finish(&self.net)

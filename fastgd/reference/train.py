@@ -23,14 +23,16 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
         validation_split=None, train_metric=False, initial_batch=0, ema=None,
-        ema_start="zeros", average=False, final_average=False):
+        ema_start="zeros", average=False, final_average=False, clip_norm=None,
+        clip_value=None):
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
                       loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
                       validation_split=validation_split, train_metric=train_metric,
                       initial_batch=initial_batch, ema=ema, ema_start=ema_start,
-                      average=average, final_average=final_average)
+                      average=average, final_average=final_average, clip_norm=clip_norm,
+                      clip_value=clip_value)
     history = History(seed=run.seed, metric_name=model.metric_name, fast_path=False)
     avg = _Average(run)
     nb, every = run.n_batches, run.callback_every
@@ -101,6 +103,8 @@ def _epochs(run, history, nb, every, avg):
                 if not math.isfinite(value):
                     _restore(model, optimizer, schedule, saved, avg)
                     raise NonFiniteLossError(epoch, b, nb, history)
+                if run.clip_norm is not None or run.clip_value is not None:
+                    grads = clip_gradients(grads, run.clip_norm, run.clip_value)
                 optimizer.step(_in_optimizer_order(model, optimizer, grads))
                 if avg.active:
                     average_update(avg.arrays, model.parameters(),
@@ -156,6 +160,21 @@ def _epochs(run, history, nb, every, avg):
         if callbacks_stop(run.callbacks, epoch, logs) or stop:
             history.stopped_early = True
             break
+
+
+def clip_gradients(grads, clip_norm=None, clip_value=None):
+    r"""Clipped copies of a batch's gradients. ``clip_norm``: with the global L2 norm
+    :math:`\lVert g\rVert` over every array (summed in float64), scale all by
+    :math:`c / (\lVert g\rVert + 10^{-6})` when that is below 1 (torch's
+    ``clip_grad_norm_``); then ``clip_value``: clamp each element to :math:`[-v, v]`."""
+    if clip_norm is not None:
+        total = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
+        coef = clip_norm / (total + 1e-6)
+        if coef < 1.0:
+            grads = [g * coef for g in grads]
+    if clip_value is not None:
+        grads = [np.clip(g, -clip_value, clip_value) for g in grads]
+    return grads
 
 
 def _loss_and_grads(run, Xb, targets):

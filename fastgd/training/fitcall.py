@@ -46,6 +46,8 @@ class FitCall:
     initial_batch: int = 0
     average: tuple = None         # (mode, beta, first epoch) of weight averaging, or None
     final_average: bool = False   # the model ends with the averaged weights
+    clip_norm: float = None       # each batch's gradient: global L2 norm at most this
+    clip_value: float = None      # ... and each element within [-clip_value, clip_value]
 
     @property
     def n_batches(self):
@@ -62,7 +64,8 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
                 schedule=None, callbacks=(), validation_data=None, verbose=0,
                 drop_last=False, loss=None, initial_epoch=0, callback_every=None,
                 validation_split=None, train_metric=False, initial_batch=0, ema=None,
-                ema_start="zeros", average=False, final_average=False):
+                ema_start="zeros", average=False, final_average=False, clip_norm=None,
+                clip_value=None):
     """Check every argument of a fit call before anything is touched; a FitCall."""
     if not callable(getattr(model, "encode_targets", None)):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -75,6 +78,10 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
     train_metric = _checks.flag(train_metric, "train_metric")
     averaging = _check_average(ema, ema_start, average)
     final_average = _checks.flag(final_average, "final_average")
+    if clip_norm is not None:
+        clip_norm = _checks.real(clip_norm, "clip_norm", low=0.0, low_open=True)
+    if clip_value is not None:
+        clip_value = _checks.real(clip_value, "clip_value", low=0.0)
     if final_average and averaging is None:
         raise ValueError("final_average: expected ema= or average= to be set with it, got "
                          "neither")
@@ -118,7 +125,8 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
                    verbose=verbose, drop_last=bool(drop_last), loss=loss,
                    initial_epoch=initial_epoch, callback_every=callback_every, rows=rows,
                    train_metric=train_metric, initial_batch=initial_batch,
-                   average=averaging, final_average=final_average)
+                   average=averaging, final_average=final_average, clip_norm=clip_norm,
+                   clip_value=clip_value)
 
 
 def _validation_rows(n, labels, fraction, seed):

@@ -23,6 +23,7 @@ from fastgd.model import _engine
 from fastgd.model.mlp import MLP
 from fastgd.optim.base import Optimizer
 from fastgd.reference import mlp as ref
+from fastgd.reference.train import clip_gradients
 from fastgd.training import callbacks as _callbacks
 from fastgd.training.averaging import WeightAverage
 from fastgd.training.fitcall import batch_lrs, callbacks_stop, prepare_fit
@@ -33,7 +34,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
         validation_split=None, train_metric=False, initial_batch=0, ema=None,
-        ema_start="zeros", average=False, final_average=False):
+        ema_start="zeros", average=False, final_average=False, clip_norm=None,
+        clip_value=None):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
@@ -49,7 +51,10 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     the lesson's form) or starting as a copy (``"copy"``, torch's and Keras'); average=True
     or average=k: Polyak's mean of the weights from epoch k instead. Validation uses the
     averaged weights, ``History.averaged_model`` holds them after fit, and
-    ``final_average=True`` puts them into the model.
+    ``final_average=True`` puts them into the model. clip_norm / clip_value: clip each
+    batch's gradient to a global L2 norm (torch's clip_grad_norm_: scale by
+    clip_norm / (norm + 1e-6) when below 1) and/or to [-clip_value, clip_value] per element,
+    in C; the update then follows the whole gradient instead of being fused into it.
     schedule: a fastgd schedule attached to ``optimizer``, stepped per epoch or per batch
     (its ``interval``); ReduceLROnPlateau is stepped with the validation loss (or the
     training loss without validation data). callbacks: callables ``cb(epoch, logs)`` or
@@ -74,7 +79,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       loss=loss, initial_epoch=initial_epoch, callback_every=callback_every,
                       validation_split=validation_split, train_metric=train_metric,
                       initial_batch=initial_batch, ema=ema, ema_start=ema_start,
-                      average=average, final_average=final_average)
+                      average=average, final_average=final_average, clip_norm=clip_norm,
+                      clip_value=clip_value)
     n_threads = _threads.resolve(n_threads)
     avg = WeightAverage(run)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
@@ -145,7 +151,7 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg):
         run.X, run.labels, run.Y, order[b0 * run.batch_size:], run.batch_size, b1 - b0,
         gstate["rule"], gstate["step"] + 1, gstate["mu_product"], gstate["state"], lrs,
         avg.buf if avg.active else None, avg.engine_mode if avg.active else 0, avg.beta,
-        avg.count)
+        avg.count, run.clip_norm or 0.0, -1.0 if run.clip_value is None else run.clip_value)
     gstate["step"] += done
     if avg.active:
         avg.count += done
@@ -202,6 +208,8 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg):
                 loss, grads = grad_fn(Xb, targets)
                 if not math.isfinite(loss):
                     return loss_sum, rows, b
+                if run.clip_norm is not None or run.clip_value is not None:
+                    grads = clip_gradients(grads, run.clip_norm, run.clip_value)
                 optimizer.step(grads)
                 if avg.active:
                     avg.update(run.model._flat)
