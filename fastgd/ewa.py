@@ -22,16 +22,25 @@ def ewa(x, beta, bias_correction=True, out=None, start="zeros"):
     :math:`v_t = \beta v_{t-1} + (1-\beta) x_t` from :math:`v_0 = 0`, divided by
     :math:`1-\beta^t` when ``bias_correction``; ``start="first"`` seeds :math:`v_1 = x_1`.
     ``x`` of an integer dtype is averaged in float64; float32 stays float32. ``out``, if
-    given, must be a writable C-contiguous array of x's float dtype and length.
+    given, must be a writable C-contiguous array of x's float dtype and length: ``x``
+    itself (in place) or memory of its own, never a partial overlap of ``x``.
     """
     beta = _check_beta(beta)
-    if start not in _STARTS:
+    bias_correction = _checks.flag(bias_correction, "bias_correction")
+    if not isinstance(start, str) or start not in _STARTS:
         raise ValueError(f"start: expected one of {_STARTS}, got {start!r}")
     if start == "first" and bias_correction:
         raise ValueError("bias_correction: a copy-first average (start='first') has no "
                          "zero-start bias to correct; pass bias_correction=False")
+    if isinstance(x, np.ma.MaskedArray):   # its mask would be ignored: refuse it
+        raise TypeError("x: expected a numpy.ndarray or a sequence of numbers, got "
+                        "MaskedArray (fill it first: x.filled(...) or x.compressed())")
     if not isinstance(x, np.ndarray):
-        x = np.asarray(x, dtype=np.float64)
+        try:
+            x = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"x: expected a real-valued series, got {type(x).__name__} "
+                            "that is not one") from None
     if x.ndim != 1:
         raise ValueError(f"x: expected a 1-D series, got shape {x.shape}")
     if x.dtype not in (np.float32, np.float64):
@@ -49,6 +58,15 @@ def ewa(x, beta, bias_correction=True, out=None, start="zeros"):
                          f"{out.shape} {out.dtype}")
     elif not (out.flags.c_contiguous and out.flags.writeable):
         raise ValueError("out: must be writable and C-contiguous")
+    elif isinstance(out, np.ma.MaskedArray):
+        raise TypeError("out: expected a numpy.ndarray, got MaskedArray")
+    elif out.size and np.may_share_memory(x, out) and np.shares_memory(x, out):
+        if not (out.ctypes.data == x.ctypes.data and x.strides == out.strides):
+            # the kernel's pointers are restrict: a shifted overlap would be read after it
+            # was written, in an order that depends on the compiler
+            raise ValueError("out: expected memory of its own or x itself (in place), got "
+                             "an array that partly overlaps x")
+        x = x.copy()     # in place: x is read from a copy, so every x[t] is the original
     return _ewa.ewa_into(x, beta, bias_correction, start == "first", out)
 
 
@@ -62,7 +80,7 @@ class EWA:
 
     def __init__(self, beta, bias_correction=True):
         self.beta = _check_beta(beta)
-        self.bias_correction = bool(bias_correction)
+        self.bias_correction = _checks.flag(bias_correction, "bias_correction")
         self.count = 0
         self._v = None
         self._beta_power = 1.0

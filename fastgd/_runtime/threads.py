@@ -79,14 +79,29 @@ def resolve(n_threads):
     return _check_count(n_threads, "n_threads")
 
 
-def _check_count(n, name):
+# The most threads a count may ask for. The kernels cap their teams lower still (the
+# optimizer at 512, the engine at its block count), but a count has to fit the C int it is
+# passed as: 2**40 used to pass set_num_threads and fail at the next step, naming nothing.
+MAX_THREADS = 4096
+
+
+def check_count(n, name):
+    """``n`` as a thread count (an int in [1, MAX_THREADS], never a bool), or raise
+    naming ``name``."""
+    if isinstance(n, bool) or type(n).__name__ == "bool_":
+        raise TypeError(f"{name}: expected a positive integer or None, got {n!r}")
     try:
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"{name}: expected a positive integer or None, got {n!r}") from None
     if n < 1:
         raise ValueError(f"{name}: expected an integer >= 1, got {n}")
+    if n > MAX_THREADS:
+        raise ValueError(f"{name}: expected an integer <= {MAX_THREADS}, got {n}")
     return n
+
+
+_check_count = check_count
 
 
 # ------------------------------------------------------------------ the automatic default

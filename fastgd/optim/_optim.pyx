@@ -142,7 +142,17 @@ def check_grads(list params, grads, Py_ssize_t offset=0):
     for i in range(n_params):
         g = out[i]
         p = params[i]   # a Python object here: shape and dtype compare as tuples/dtypes
-        if not isinstance(g, np.ndarray):
+        # checked when added, but flags can change later (p.flags.writeable = False)
+        if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>p):
+            raise ValueError(f"params[{offset + i}]: expected a writable array, got a "
+                             "read-only one (made read-only after the optimizer was built); "
+                             "parameters are updated in place")
+        if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>p):
+            raise ValueError(f"params[{offset + i}]: expected a C-contiguous array, got one "
+                             "whose strides changed after the optimizer was built")
+        if not isinstance(g, np.ndarray) or (type(g) is not np.ndarray
+                                             and isinstance(g, np.ma.MaskedArray)):
+            # a masked array's mask would be ignored: the kernel reads every element
             raise TypeError(f"grads[{offset + i}]: expected a numpy.ndarray, got {type(g).__name__}")
         if g.dtype != p.dtype:
             raise TypeError(f"grads[{offset + i}]: dtype {g.dtype} does not match its "
@@ -153,6 +163,87 @@ def check_grads(list params, grads, Py_ssize_t offset=0):
         if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g):
             out[i] = np.ascontiguousarray(g)
     return out
+
+
+cdef inline bint _extent(object a, char **lo, char **hi):
+    """The bytes a C-contiguous array spans, [lo, hi); False for an empty array."""
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef Py_ssize_t nbytes = cnp.PyArray_NBYTES(arr)
+    if nbytes == 0:
+        return False
+    lo[0] = <char *>cnp.PyArray_DATA(arr)
+    hi[0] = lo[0] + nbytes
+    return True
+
+
+def check_no_overlap(list written, list grads, Py_ssize_t n_params):
+    """Refuse a gradient that shares memory with an array the step writes.
+
+    written: the parameters (the first ``n_params`` entries, in order) followed by the
+    state buffers; grads: as returned by check_grads (all C-contiguous, so an array's
+    memory is exactly the bytes between its first and last element, and two arrays share
+    memory exactly when those ranges meet). The kernels declare their pointers
+    ``restrict``: an overlap would give results that depend on the compiler's loop order
+    and the thread count. The usual case (parameters and gradients in separate buffers)
+    costs one pass over each list; otherwise every pair is compared."""
+    cdef Py_ssize_t i, j, nw = len(written), ng = len(grads)
+    cdef char *lo
+    cdef char *hi
+    cdef char *wlo = NULL
+    cdef char *whi = NULL
+    cdef char *glo = NULL
+    cdef char *ghi = NULL
+    cdef char *a
+    cdef char *b
+    cdef bint any_w = False, any_g = False
+    for i in range(nw):
+        if _extent(written[i], &lo, &hi):
+            if not any_w or lo < wlo:
+                wlo = lo
+            if not any_w or hi > whi:
+                whi = hi
+            any_w = True
+    for i in range(ng):
+        if _extent(grads[i], &lo, &hi):
+            if not any_g or lo < glo:
+                glo = lo
+            if not any_g or hi > ghi:
+                ghi = hi
+            any_g = True
+    if not (any_w and any_g) or ghi <= wlo or whi <= glo:
+        return
+    if nw * ng > 4096:
+        return _check_no_overlap_sorted(written, grads, n_params)
+    for i in range(ng):
+        if not _extent(grads[i], &lo, &hi):
+            continue
+        for j in range(nw):
+            if _extent(written[j], &a, &b) and lo < b and a < hi:
+                raise ValueError(_overlap_message(i, j, n_params))
+
+
+def _overlap_message(i, j, n_params):
+    what = (f"params[{j}], which this step updates in place" if j < n_params
+            else "the optimizer's state buffers")
+    return (f"grads[{i}]: expected memory of its own, got an array that shares memory with "
+            f"{what}; pass a copy (g.copy())")
+
+
+def _check_no_overlap_sorted(list written, list grads, Py_ssize_t n_params):
+    """check_no_overlap for many arrays: the written arrays are disjoint (parameters are
+    checked when added, state buffers are the optimizer's own), so after sorting them by
+    start the only candidate for a gradient [lo, hi) is the last one starting before hi."""
+    spans = [(a.ctypes.data, a.ctypes.data + a.nbytes, j) for j, a in enumerate(written)
+             if a.nbytes]
+    spans.sort()
+    starts = np.array([s[0] for s in spans], dtype=np.uint64)
+    for i, g in enumerate(grads):
+        if not g.nbytes:
+            continue
+        lo, hi = g.ctypes.data, g.ctypes.data + g.nbytes
+        k = int(np.searchsorted(starts, np.uint64(hi))) - 1
+        if k >= 0 and spans[k][1] > lo:
+            raise ValueError(_overlap_message(i, spans[k][2], n_params))
 
 
 def step_group(dict hyper, list params, list grads, list state, int n_threads):
@@ -185,8 +276,12 @@ cdef double _run_group(const fg_step *s, list params, list grads, list state,
     for i in range(n_params):
         total += cnp.PyArray_SIZE(<cnp.ndarray>params[i])
     for k in range(3):   # the C loop trusts the state's length: check it once here
-        if state[k] is not None and cnp.PyArray_SIZE(<cnp.ndarray>state[k]) < total:
-            raise ValueError("state: expected buffers as large as the parameters, got smaller ones")
+        # exactly: a parameter resized in place (ndarray.resize) must not shift the others'
+        # state or run past the buffer
+        if state[k] is not None and cnp.PyArray_SIZE(<cnp.ndarray>state[k]) != total:
+            raise ValueError(f"params: expected {cnp.PyArray_SIZE(<cnp.ndarray>state[k])} "
+                             f"elements in all (the state's layout), got {total}; a "
+                             "parameter's size cannot change after it is added")
     is_double = (<cnp.ndarray>params[0]).dtype.num == cnp.NPY_DOUBLE
     itemsize = 8 if is_double else 4
     for k in range(3):

@@ -21,7 +21,8 @@ def flat_parameters(shapes, dtype=np.float32):
         raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
     shapes = [(s,) if isinstance(s, numbers.Integral) else tuple(s) for s in shapes]
     for i, shape in enumerate(shapes):
-        if any((not isinstance(d, numbers.Integral)) or d < 0 for d in shape):
+        if any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 0
+               for d in shape):
             raise ValueError(f"shapes[{i}]: expected non-negative integer sizes, got {shape}")
     sizes = [math.prod(s) for s in shapes]
     flat = aligned_full(sum(sizes), 0, dtype)    # 64-byte aligned: see fastgd._runtime.aligned
@@ -37,8 +38,10 @@ def _check_grads(grads):
         grads = [grads]
     grads = list(grads)
     for i, g in enumerate(grads):
-        if not isinstance(g, np.ndarray) or g.dtype not in _FLOATS:
-            raise TypeError(f"grads[{i}]: expected a float32/float64 numpy.ndarray")
+        if (not isinstance(g, np.ndarray) or isinstance(g, np.ma.MaskedArray)
+                or g.dtype not in _FLOATS):   # a mask would be ignored: refused
+            raise TypeError(f"grads[{i}]: expected a float32/float64 numpy.ndarray, got "
+                            f"{type(g).__name__}")
         if not g.flags.writeable:
             raise ValueError(f"grads[{i}]: is read-only; clipping scales it in place")
     return grads
@@ -53,6 +56,7 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     grads = _check_grads(grads)
     max_norm = _checks.real(max_norm, "max_norm", low=0.0, finite=False)
     norm_type = _checks.real(norm_type, "norm_type", low=0.0, low_open=True, finite=False)
+    error_if_nonfinite = _checks.flag(error_if_nonfinite, "error_if_nonfinite")
     if not grads:
         return 0.0
     if math.isinf(norm_type):
