@@ -374,12 +374,6 @@ def env(tmp_path):
 # Defects found by this battery outside the optimizer/ewa code, left to their owners (see
 # the README's reliability section): strict, so a fix shows up as XPASS and fails.
 KNOWN = {
-    "fit-X-masked": "fit reads a masked array's data and ignores its mask",
-    "fit-shuffle-string": "fit takes any truthy value as shuffle",
-    "fit-model-read-only-later": "the engine writes a model whose parameters were made "
-                                 "read-only",
-    "mlp-sizes-absurd": "MLP([2**40, 2**40, 2]) fails in NumPy, naming nothing",
-    "predict-masked": "predict reads a masked array's data and ignores its mask",
     "plateau-step-string": "ReduceLROnPlateau.step('low') raises NumPy's ValueError, "
                            "naming nothing",
     "schedule-load-negative": "a schedule's load_state_dict takes last_epoch=-7",

@@ -100,7 +100,8 @@ class MLP:
     # ------------------------------------------------------------ inputs
     def check_X(self, X, name="X"):
         """Validate a feature matrix without copying it (any float dtype, C or F order)."""
-        if not isinstance(X, np.ndarray):
+        if not isinstance(X, np.ndarray) or isinstance(X, np.ma.MaskedArray):
+            # a masked array's mask would be ignored: its hidden values would train
             raise TypeError(f"{name}: expected a numpy.ndarray, got {type(X).__name__}")
         if X.ndim != 2:
             raise ValueError(f"{name}: expected a 2-D array (samples x features), got "
@@ -352,6 +353,10 @@ def _check_sizes(layer_sizes):
             raise TypeError(f"layer_sizes[{i}]: expected an int, got {s!r}")
         if s < 1:
             raise ValueError(f"layer_sizes[{i}]: a layer needs width >= 1, got {s}")
+    n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if n_params > 2 ** 34:     # 64 GiB of float32 parameters, twice (gradients)
+        raise ValueError(f"layer_sizes: expected at most 2**34 parameters, got {n_params} "
+                         f"for {sizes}")
     return [int(s) for s in sizes]
 
 

@@ -78,6 +78,11 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
             raise ValueError("validation_split: expected None when validation_data is "
                              f"given, got {validation_split!r}")
     train_metric = _checks.flag(train_metric, "train_metric")
+    shuffle = _checks.flag(shuffle, "shuffle")
+    flat = getattr(model, "_flat", None)
+    if flat is not None and not flat.flags.writeable:
+        raise ValueError("model: expected writable parameters (fit updates them in place), "
+                         "got a read-only parameter buffer")
     averaging = _check_average(ema, ema_start, average)
     final_average = _checks.flag(final_average, "final_average")
     if clip_norm is not None:

@@ -266,8 +266,9 @@ def _finite_state(model, optimizer):
     """True when the parameters and a fastgd optimizer's state are all finite."""
     if not np.isfinite(model._flat).all():
         return False
-    for gstate in getattr(optimizer, "_group_state", ()):
-        if any(not np.isfinite(buf).all() for buf in gstate["buffers"].values()):
+    for gstate in getattr(optimizer, "_group_state", ()):   # the state the rule uses now
+        if any(buf is not None and not np.isfinite(buf).all()
+               for buf in gstate.get("state", ())):
             return False
     return True
 
