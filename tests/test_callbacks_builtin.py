@@ -373,7 +373,10 @@ def test_readme_long_runs_example_runs(tmp_path, monkeypatch):
     """The README's "Long runs" example, as written (it saves a plot: needs matplotlib)."""
     pytest.importorskip("matplotlib")
     import pathlib
-    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    path = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+    if not path.exists():
+        pytest.skip("README.md is not beside the tests (an installed wheel's suite)")
+    readme = path.read_text()
     section = readme[readme.index("## Long runs"):]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(tmp_path)

@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1] / "fastgd"
+import fastgd
+
+# the package as imported (a source tree, or an installed wheel: both ship the .py files)
+ROOT = pathlib.Path(fastgd.__file__).resolve().parent
 # shared by both sides, pure: validation, the epoch order, the validated fit call, History
 NEUTRAL = {"fastgd._checks", "fastgd.batching", "fastgd.training.fitcall",
            "fastgd.training.history"}
@@ -42,6 +45,11 @@ def _allowed(module, own_prefix):
 
 
 REFERENCE = sorted((ROOT / "reference").glob("*.py"))
+
+
+def test_the_reference_modules_are_found():
+    # an empty list would turn the test below into none at all
+    assert {p.name for p in REFERENCE} >= {"optim.py", "optimizers.py", "mlp.py", "train.py"}
 
 
 @pytest.mark.parametrize("path", REFERENCE, ids=lambda p: p.name)
