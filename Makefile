@@ -53,7 +53,9 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 SAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
 	UBSAN_OPTIONS=print_stacktrace=1 PYTHONMALLOC=malloc
 SAN_TESTS ?= tests/test_optim_parity.py tests/test_train_parity.py tests/test_mlp.py \
-	tests/test_ewa.py tests/test_faults.py tests/test_bad_input.py tests/test_optim_contract.py
+	tests/test_ewa.py tests/test_faults.py tests/test_bad_input.py tests/test_optim_contract.py \
+	tests/test_clipping.py tests/test_averaging.py tests/test_sample_weight.py \
+	tests/test_interrupt.py
 
 $(SAN_PY):
 	$(PYTHON) -m venv $(SAN)/venv
