@@ -443,7 +443,7 @@ def _cmd_predict(args):
                 np.savetxt(f, table, delimiter=",", header=",".join(names), comments="",
                            fmt=fmt)
         try:
-            write_atomically(args.out, write)
+            write_atomically(args.out, write, follow_links=True)
         except OSError as e:
             raise _Failure(f"cannot write {args.out}: {e.strerror or e}") from None
         print(f"{info}; wrote {args.out}")
