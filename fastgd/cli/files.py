@@ -7,10 +7,10 @@ must not be a folder, and it must not resolve to an input -- through a symbolic 
 hard link, ``..`` or a second spelling of the same path (``--save`` onto the training data,
 ``predict --out`` onto the model or the data).
 
-Writes (:func:`fastgd._runtime.npzio.write_atomically`) go to a temporary file in the destination's folder,
-then ``os.replace``: an interrupted write never leaves half a model, and a symbolic link
-at the destination is kept (its target is replaced, after the check above said the target
-is no input). Special files (``/dev/stdout``) are written directly.
+Writes (``fastgd._runtime.npzio.write_atomically``) go to a temporary file in the
+destination's folder, then ``os.replace``: an interrupted write never leaves half a model,
+and a symbolic link at the destination is kept (its target is replaced, after the check
+above said the target is no input). Special files (``/dev/stdout``) are written directly.
 
 Model files are :meth:`fastgd.MLP.save`'s .npz plus keys under ``cli_``: feature names,
 label column, task, class names (text labels), and the standardizer's mean and scale.
@@ -25,10 +25,14 @@ import numpy as np
 
 from fastgd._runtime.npzio import write_atomically
 
-__all__ = ["OutputError", "check_output", "write_atomically", "save_model", "load_model",
-           "ModelMeta"]
+__all__ = ["Failure", "OutputError", "check_output", "checked_output", "write_atomically",
+           "save_model", "load_model", "ModelMeta"]
 
 CLI_FORMAT = 1
+
+
+class Failure(Exception):
+    """A run that cannot go on; ``fastgd.cli.main`` prints the message and returns 1."""
 
 
 class OutputError(Exception):
@@ -65,6 +69,14 @@ def check_output(path, flag, inputs):
                 raise OutputError(f"{flag} {path}: cannot write in {folder}")
     elif not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{flag} {path}: cannot write in {folder}")
+
+
+def checked_output(path, flag, inputs):
+    """:func:`check_output`, its refusal turned into the command's one-line failure."""
+    try:
+        check_output(path, flag, inputs)
+    except OutputError as e:
+        raise Failure(str(e)) from None
 
 
 class ModelMeta:
