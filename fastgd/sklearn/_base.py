@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 import fastgd
 from fastgd._runtime import threads as _threads
 from fastgd.reference import mlp as ref
-from fastgd.sklearn import _epochs
+from fastgd.sklearn import _epochs, _lbfgs
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _STOCHASTIC = ("sgd", "adam", "rmsprop", "nadam", "adamax", "radam", "adagrad")
@@ -287,18 +287,10 @@ class BaseMLP(BaseEstimator):
         n = X.shape[0]
         wsum = float(sw.sum()) if sw is not None else float(n)
         model.alpha = float(self.alpha) / wsum
-        flat, grad = model._flat, model._grad_flat
+        flat = model._flat
         labels, Y = (targets, None) if self._output == "softmax" else (None, targets)
-        engine = model._engine(n, self.n_threads_)
-        params = model.parameters()
-
-        def loss_grad(x):
-            flat[...] = x
-            data = engine.loss_and_grads(X, labels, Y, sw) if sw is not None else \
-                engine.loss_and_grads(X, labels, Y)
-            loss = self._data_loss(data) + ref.l2_penalty(params, model.alpha)
-            return loss, grad.astype(np.float64)
-
+        loss_grad = _lbfgs.FullBatchObjective(model, X, labels, Y, sw, self.n_threads_,
+                                              self._data_loss)
         with _threads.single_threaded_blas():
             res = scipy.optimize.minimize(
                 loss_grad, flat.astype(np.float64), method="L-BFGS-B", jac=True,
