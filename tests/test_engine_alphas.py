@@ -59,6 +59,15 @@ def test_each_batch_gets_its_own_alpha_and_l2_sum_is_the_penalty():
     np.testing.assert_array_equal(model._flat, twin._flat)
     assert engine.l2_sum == pytest.approx(expected, rel=1e-12)
     assert model.alpha == 0.0
+    # an epoch run in two calls (batches [0, 1) then [1, 3)) reads each batch's own alpha
+    split, sopt, srun = _setup()
+    split.alpha = 0.0
+    _epoch(split, sopt, srun, alphas, 0, 1)
+    (_, _, bad), second = _epoch(split, sopt, srun, alphas, 1, 3)
+    assert bad == -1
+    np.testing.assert_array_equal(split._flat, twin._flat)
+    assert second.l2_sum == pytest.approx(expected - 20 * 0.5 * alphas[0] * squares[0],
+                                          rel=1e-12)
 
 
 @pytest.mark.parametrize("bad", [[0.1, 0.1], [0.1, -1.0, 0.1], [0.1, np.nan, 0.1]])
