@@ -112,3 +112,28 @@ def test_weighted_early_stopping_and_errors():
             MLPClassifier(max_iter=2).fit(X, y, sample_weight=bad)
     with pytest.raises(ValueError, match="multilabel"):
         MLPClassifier(max_iter=2, class_weight="balanced").fit(X, np.c_[y == 0, y == 1])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_lbfgs_in_blocks_of_rows_matches_scikit_learn(kind, weighted):
+    """600 rows: the full-batch objective runs as 5 blocks of 128 rows (their gradients
+    summed with their weight shares); scikit-learn's one pass agrees to rounding."""
+    X, y, Y, w = _problem(600)
+    ours, theirs, target = (MLPClassifier, SKClassifier, y) if kind == "classifier" else \
+        (MLPRegressor, SKRegressor, Y)
+    p = dict(hidden_layer_sizes=(7,), solver="lbfgs", max_iter=15, random_state=1,
+             alpha=1e-2)
+    sw = w if weighted else None
+    a = ours(**p, n_threads=1).fit(X, target, sample_weight=sw)
+    b = theirs(**p).fit(X, target, sample_weight=sw)
+    assert a.n_iter_ == b.n_iter_
+    assert _diff(a, b) < 1e-9
+    assert a.loss_ == pytest.approx(b.loss_, rel=1e-10)
+
+
+def test_lbfgs_blocks_keep_each_thread_a_share():
+    from fastgd.sklearn._lbfgs import block_rows
+    assert block_rows(100, 1) == block_rows(7510, 1) == 128   # one thread: 128 rows
+    assert block_rows(7510, 2) == 280        # >= 2**20 multiply-adds for each thread
+    assert block_rows(79510, 2) == 256

@@ -8,7 +8,8 @@ weighted sum of the blocks' gradients, ``sum_c (S_c / S) g_c`` with S_c a block'
 sum (its rows unweighted), which is the whole batch's mean gradient plus ``alpha W`` since
 the shares add up to 1. Measured on digits (64-100-10, float64, 1 thread, loaded 2-vCPU
 host): 3.4 ms -> 2.2 ms an evaluation at 128 rows (64: 2.5, 200: 2.5, 256: 2.6); on
-10000 x 784 rows: 132 -> 104-109 ms. The gradient moves by ~2e-16 (summation order).
+10000 x 784 rows: 132 -> 104-109 ms (another run, heavier load: 225 -> 192-205 ms for
+128-1024 rows). The gradient moves by ~2e-16 (summation order).
 """
 import numpy as np
 
@@ -19,9 +20,11 @@ _WORK_PER_THREAD = 2 ** 20
 
 
 def block_rows(n_params, n_threads):
-    """Rows per block: ~128, and at least 2**20 multiply-adds for each thread."""
-    per_thread = max(_BLOCK_ROWS, -(-_WORK_PER_THREAD // max(n_params, 1)))
-    return per_thread * max(n_threads, 1)
+    """Rows per block: 128 on one thread; with more, 128 or enough rows for 2**20
+    multiply-adds, whichever is more, for each thread."""
+    if n_threads <= 1:
+        return _BLOCK_ROWS
+    return max(_BLOCK_ROWS, -(-_WORK_PER_THREAD // max(n_params, 1))) * n_threads
 
 
 class FullBatchObjective:
