@@ -571,6 +571,7 @@ cdef class Engine:
     cdef Net net
     cdef list _keep
     cdef public object interruption   # what a signal handler raised during run_epoch
+    cdef public double l2_sum         # run_epoch with alphas: sum of B * alpha_b/2 * |W|^2
 
     def __init__(self, cnp.ndarray params, cnp.ndarray grads, sizes, str activation,
                  str output, double alpha, Py_ssize_t batch_max, int n_threads):
@@ -624,7 +625,8 @@ cdef class Engine:
                   list states, list param_group, list param_delta, lrs,
                   cnp.ndarray average=None, int average_mode=0,
                   double average_beta=0.0, long long average_count=0,
-                  double clip_norm=0.0, double clip_value=-1.0, weights=None):
+                  double clip_norm=0.0, double clip_value=-1.0, weights=None,
+                  alphas=None):
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
         rows, rows seen, batches done, failed batch or -1, mu_products, interrupted).
 
@@ -648,7 +650,12 @@ cdef class Engine:
         each element) before the update; the update then runs after all gradients are made
         instead of fused into their blocks.
         weights: None, or one float64 weight per row of X (each batch's loss is then its
-        weighted mean)."""
+        weighted mean).
+        alphas: None (every batch's L2 coefficient is the model's alpha), or one per batch:
+        scikit-learn scales its penalty by each batch's weight sum, so the last partial
+        batch and every weighted batch has its own. Then ``self.l2_sum`` holds the sum
+        over the batches done of rows * alpha_b / 2 * (sum of the weights' squares before
+        the batch's update), the penalty part of scikit-learn's epoch loss."""
         cdef Data data = _data_view(X, labels, Y, weights)
         cdef double wsum
         cdef int G = len(rules), g, pi, n_p = 2 * self.net.n_layers
@@ -658,7 +665,10 @@ cdef class Engine:
         cdef const int64_t *rows = <const int64_t *>cnp.PyArray_DATA(order)
         cdef double loss, loss_sum = 0.0
         cdef const double *lr_of_batch = NULL
-        cdef cnp.ndarray lr_arr
+        cdef const double *alpha_of_batch = NULL
+        cdef double model_alpha = self.net.alpha, squares, l2_sum = 0.0
+        cdef int l
+        cdef cnp.ndarray lr_arr, alpha_arr
         cdef Update update
         b = 0
         self.interruption = None
@@ -711,6 +721,13 @@ cdef class Engine:
             if not np.all(np.isfinite(lr_arr[:n_batches])) or np.any(lr_arr[:n_batches] < 0):
                 raise ValueError("lrs: expected finite learning rates >= 0")
             lr_of_batch = <const double *>cnp.PyArray_DATA(lr_arr)
+        if alphas is not None:
+            alpha_arr = np.ascontiguousarray(alphas, dtype=np.float64).ravel()
+            if alpha_arr.shape[0] < n_batches or not np.all(np.isfinite(alpha_arr[:n_batches])) \
+                    or np.any(alpha_arr[:n_batches] < 0):
+                raise ValueError("alphas: expected one finite L2 coefficient >= 0 per batch")
+            alpha_of_batch = <const double *>cnp.PyArray_DATA(alpha_arr)
+        self.l2_sum = 0.0
         with nogil:
             next_poll = fg_now() + interval if polling else 0.0
             for b in range(n_batches):
@@ -724,6 +741,14 @@ cdef class Engine:
                     break
                 loss_sum += loss * B
                 rows_done += B
+                if alpha_of_batch != NULL:
+                    self.net.alpha = alpha_of_batch[b]
+                    squares = 0.0
+                    for l in range(self.net.n_layers):
+                        squares += fg_sum_squares(self.net.is_double,
+                                                  <Py_ssize_t>self.net.sizes[l] * self.net.sizes[l + 1],
+                                                  _at(&self.net, self.net.params, self.net.w_off[l]))
+                    l2_sum += B * (0.5 * self.net.alpha) * squares
                 for g in range(G):
                     group_steps[g].step = first_step[g] + b
                     if lr_of_batch != NULL:
@@ -753,6 +778,8 @@ cdef class Engine:
                     if interrupted:
                         break
                     next_poll = fg_now() + interval
+        self.net.alpha = model_alpha
+        self.l2_sum = l2_sum
         done = b + 1 if interrupted else (b if bad >= 0 else n_batches)
         return (loss_sum, rows_done, done, bad, [group_steps[g].mu_product for g in range(G)],
                 interrupted)

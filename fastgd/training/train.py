@@ -172,8 +172,10 @@ class _Interrupted(Exception):
         self.cause, self.done, self.loss_sum, self.rows = cause, done, loss_sum, rows
 
 
-def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg):
-    """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch)."""
+def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, alphas=None):
+    """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch).
+    alphas: None, or one L2 coefficient per batch of the epoch, as ``lrs`` (fastgd.sklearn's
+    convention, see Engine.run_epoch)."""
     states = optimizer._group_state
     for group, gstate in zip(optimizer.param_groups, states):
         optimizer._refresh(group, gstate)   # re-validates only an edited group, as step()
@@ -185,7 +187,7 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg):
         param_delta, None if lrs is None else lrs[b0:b1],
         avg.buf if avg.active else None, avg.engine_mode if avg.active else 0, avg.beta,
         avg.count, run.clip_norm or 0.0, -1.0 if run.clip_value is None else run.clip_value,
-        run.weights)
+        run.weights, None if alphas is None else alphas[b0:b1])
     for gstate, mu in zip(states, mus):
         gstate["step"] += done
         gstate["mu_product"] = mu
