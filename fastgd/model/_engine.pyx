@@ -148,7 +148,9 @@ cdef struct Net:
     double alpha
     bint is_double
     Py_ssize_t isz               # bytes per value: 8 or 4
-    int n_threads
+    int n_threads                # the team: threads that take the blocks
+    int n_blocks                 # the thread count the blocks are cut for: n_threads, or
+                                 # a fixed count (deterministic: bits for any n_threads)
     Py_ssize_t batch_max
     char *params
     char *grads
@@ -200,11 +202,13 @@ cdef inline char *_at(const Net *net, char *buf, Py_ssize_t index) noexcept nogi
     return NULL if buf == NULL else buf + index * net.isz
 
 
-cdef inline int _split(Py_ssize_t work, Py_ssize_t units, int n_threads) noexcept nogil:
-    """Blocks worth making for ``work`` multiply-adds over ``units`` rows/columns."""
+cdef inline int _split(Py_ssize_t work, Py_ssize_t units, int n_blocks) noexcept nogil:
+    """Blocks worth making for ``work`` multiply-adds over ``units`` rows/columns, for a
+    team of ``n_blocks`` threads (net.n_blocks: the real team, or the fixed count of the
+    deterministic mode -- never the team then, so the blocks do not depend on it)."""
     cdef Py_ssize_t t = work // MIN_WORK_PER_THREAD
-    if t > n_threads:
-        t = n_threads
+    if t > n_blocks:
+        t = n_blocks
     if t > units:
         t = units
     if t > MAX_BLOCKS:
@@ -215,7 +219,14 @@ cdef inline int _split(Py_ssize_t work, Py_ssize_t units, int n_threads) noexcep
 cdef inline int _weight_blocks(const Net *net, Py_ssize_t B, bint update) noexcept nogil:
     """Blocks of weight rows in step 2; the update costs about as much as a GEMM over 16
     more rows (memory-bound, ~28 B/param)."""
-    return _split((B + (16 if update else 0)) * net.n_params, net.n_threads, net.n_threads)
+    return _split((B + (16 if update else 0)) * net.n_params, net.n_blocks, net.n_blocks)
+
+
+cdef inline int _team(const Net *net, int blocks) noexcept nogil:
+    """Threads for a region of ``blocks`` blocks: each thread takes whole blocks, so with
+    the deterministic mode's fixed blocks the team's size changes who computes a block,
+    never what is computed."""
+    return blocks if blocks < net.n_threads else net.n_threads
 
 
 # ---------------------------------------------------------------- the batch-1 look-ahead
@@ -344,13 +355,13 @@ cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize
     threads first gather their rows, then each computes a block of the first layer's
     columns for all the rows (a GEMM as efficient as the whole batch's), then their rows
     go on from there: one OpenMP region, the worksharing loops' barriers between."""
-    cdef int j, nb = _split(B * net.n_params, B, net.n_threads)
+    cdef int j, nb = _split(B * net.n_params, B, net.n_blocks), nt = _team(net, nb)
     cdef double partial[MAX_BLOCKS]
     cdef double total = 0.0
     if nb == 1:
         return _rows_forward(net, data, rows, 0, B, B, backward, first)
     if B < COL_SPLIT_BELOW_ROWS * nb and net.sizes[1] >= 64 * nb:
-        with parallel(num_threads=nb):
+        with parallel(num_threads=nt):
             for j in prange(nb, schedule="static"):
                 fg_gather(data.x_double, net.is_double, data.X, data.x_row, data.x_col,
                           net.acts[0], rows, B * j // nb, B * (j + 1) // nb, net.sizes[0])
@@ -360,7 +371,7 @@ cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize
                 partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B,
                                            backward, FIRST_DONE)
     else:
-        for j in prange(nb, schedule="static", num_threads=nb):
+        for j in prange(nb, schedule="static", num_threads=nt):
             partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B,
                                        backward, FIRST_FRESH)
     for j in range(nb):
@@ -437,7 +448,7 @@ cdef void _grads_step(Net *net, Py_ssize_t B, const Update *u) noexcept nogil:
             _rows_grad(net, u, l, 0, net.sizes[l], True, B, 0)
         return
     n_tasks = net.n_layers * T
-    for j in prange(n_tasks, schedule="static", chunksize=1, num_threads=T):
+    for j in prange(n_tasks, schedule="static", chunksize=1, num_threads=_team(net, T)):
         n_in = net.sizes[j // T]
         _rows_grad(net, u, j // T, n_in * (j % T) // T, n_in * (j % T + 1) // T,
                    j % T == T - 1, B, j % T)
@@ -465,7 +476,7 @@ cdef void _clipped_step(Net *net, Py_ssize_t B, const Update *u, double clip_nor
     if T == 1:
         _update_range(net, u, 0, n)
     else:
-        for j in prange(T, schedule="static", num_threads=T):
+        for j in prange(T, schedule="static", num_threads=_team(net, T)):
             lo = n * j // T // 16 * 16          # blocks on 64-byte boundaries
             hi = n if j == T - 1 else n * (j + 1) // T // 16 * 16
             _update_range(net, u, lo, hi)
@@ -573,7 +584,11 @@ cdef class Engine:
     cdef public object interruption   # what a signal handler raised during run_epoch
 
     def __init__(self, cnp.ndarray params, cnp.ndarray grads, sizes, str activation,
-                 str output, double alpha, Py_ssize_t batch_max, int n_threads):
+                 str output, double alpha, Py_ssize_t batch_max, int n_threads,
+                 int deterministic_blocks=0):
+        """deterministic_blocks > 0: cut every batch into the blocks a team of that many
+        threads would get, whatever n_threads is (fastgd.set_deterministic), so results
+        are the same bits on any number of threads; 0: the blocks follow n_threads."""
         cdef int l, L = len(sizes) - 1
         cdef Py_ssize_t off = 0
         if L < 1 or L > MAX_LAYERS:
@@ -584,7 +599,12 @@ cdef class Engine:
         self.net.act = ACTIVATION_IDS[activation]
         self.net.out = OUTPUT_IDS[output]
         self.net.alpha = alpha
+        if deterministic_blocks < 0:
+            raise ValueError(f"deterministic_blocks: expected an int >= 0, got "
+                             f"{deterministic_blocks}")
         self.net.n_threads = max(1, min(n_threads, MAX_BLOCKS))
+        self.net.n_blocks = (min(deterministic_blocks, MAX_BLOCKS) if deterministic_blocks
+                             else self.net.n_threads)
         self.net.batch_max = batch_max
         for l in range(L + 1):
             self.net.sizes[l] = sizes[l]
@@ -613,6 +633,11 @@ cdef class Engine:
         self.net.b1_blocks = _weight_blocks(&self.net, 1, True)
         self.net.z_part = self._buffer(self.net.b1_blocks * sizes[1], params.dtype)
         self.net.x_next = self._buffer(sizes[0], params.dtype)
+
+    @property
+    def n_blocks(self):
+        """The team size the blocks are cut for (n_threads unless deterministic)."""
+        return self.net.n_blocks
 
     cdef char *_buffer(self, Py_ssize_t n, dtype) except NULL:
         a = np.zeros(max(n, 1), dtype=dtype)
