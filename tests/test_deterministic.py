@@ -128,3 +128,47 @@ def test_bad_block_counts_are_refused_unchanged(deterministic, bad, exc):
     with pytest.raises(ValueError, match="deterministic_blocks"):
         _engine.Engine(np.zeros(17), np.zeros(17), [2, 3, 2], "relu", "softmax", 0.0, 4, 1,
                        -1)
+
+
+# ---------------------------------------------------------------- big layers by columns
+
+WIDE = [64, 1024, 600, 10]     # layer 1 has 614k weights: over WIDE_LAYER_WEIGHTS
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_layers_by_columns(dtype):
+    """Step 1 of a small batch runs a big later layer by columns for all the rows
+    (_wide_step): same results as the split by rows within the reference's tolerances
+    (SGD + momentum for float32, see the module's docstring), and with the deterministic
+    mode the same bits at 1-3 threads."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((160, WIDE[0])).astype(dtype)
+    y = rng.integers(0, WIDE[-1], 160)
+    base = fastgd.MLP(WIDE, "relu", dtype=dtype, seed=4, alpha=1e-4)
+    assert base._engine(64, 2).step1_split(64) == (2, "big layers by columns")
+    kw = dict(lr=0.01, momentum=0.9)
+    fast = _train(base, X, y, 2, 64, opt=fastgd.SGD, **kw)[0]
+    twin = base.copy()
+    reference.fit(twin, X, y, reference.SGD(twin.parameters(), **kw), epochs=1,
+                  batch_size=64, seed=3)
+    np.testing.assert_allclose(fast._flat, twin._flat,
+                               **(F64 if dtype == np.float64 else F32))
+    previous = fastgd.set_deterministic(3)
+    try:
+        assert base._engine(64, 1).step1_split(64) == (3, "big layers by columns")
+        runs = [_train(base, X, y, t, 64) for t in (1, 2, 3)]
+    finally:
+        fastgd.set_deterministic(previous)
+    for t, run in zip((2, 3), runs[1:]):
+        _assert_bits(runs[0], run, f"{np.dtype(dtype)} wide layers 1 vs {t} threads")
+
+
+def test_big_layers_switch_restores():
+    base = fastgd.MLP(WIDE, "relu", seed=4)
+    previous = _engine.set_wide_layers(False)
+    try:
+        assert base._engine(64, 2).step1_split(64) == (2, "first columns")
+    finally:
+        _engine.set_wide_layers(previous)
+    assert base._engine(64, 2).step1_split(64) == (2, "big layers by columns")
+    assert base._engine(1024, 2).step1_split(1024) == (2, "rows")

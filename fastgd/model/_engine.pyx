@@ -51,6 +51,12 @@ DEF MIN_WORK_PER_THREAD = 1048576
 # AVX-512 sgemm on 784x256: ~126 GFLOP/s with 64 rows, ~170 with 128); below it, step 1
 # computes the first layer's product for all rows, split by columns instead.
 DEF COL_SPLIT_BELOW_ROWS = 256
+# With such small row blocks, a later layer of at least this many weights also runs by
+# columns for all the rows (forward, and the backward product into its inputs): each
+# thread then packs and reads only its share of W instead of all of it (a 1024x1024
+# float32 W is 4 MB, more than a core's L2), and its GEMM keeps every row
+# (see DESIGN, "Big layers split by columns too").
+DEF WIDE_LAYER_WEIGHTS = 524288
 
 # How step 1 finds the first layer's inputs and product (see _rows_forward)
 DEF FIRST_FRESH = 0    # gather the rows and compute the product
@@ -64,6 +70,17 @@ DEF FIRST_DONE = 2     # the column split gathered the rows and computed the pro
 # KeyboardInterrupt then reaches the user within about poll_seconds plus one batch.
 DEF CLOCK_WORK = 1048576
 cdef double poll_seconds = 0.025
+
+# Big layers split by columns in step 1 (_wide_step); off only to measure against the
+# split by rows (benchmarks/report_big_models.py).
+cdef bint wide_layers = True
+
+
+def set_wide_layers(bint on):
+    """Turn the column split of big layers on or off; returns the previous setting."""
+    global wide_layers
+    previous, wide_layers = wide_layers, on
+    return previous
 
 
 # Set by fit's SIGINT handler (fastgd/training/train.py): Ctrl-C as a request that the
@@ -348,6 +365,134 @@ cdef void _first_layer_cols(Net *net, Py_ssize_t B, int c0, int c1) noexcept nog
          _at(net, net.acts[1], c0), n_out)
 
 
+# ---------------------------------------------------------------- step 1, big layers
+
+cdef inline int _edge(int n, int j, int nb) noexcept nogil:
+    """Start of column block j of nb over n columns, on a multiple of 16 but at the end."""
+    return n if j >= nb else n * j // nb // 16 * 16
+
+
+cdef inline bint _wide(const Net *net, int l, int n_cols, int nb) noexcept nogil:
+    """Layer l (l >= 1) is big enough for its product into ``n_cols`` columns to run by
+    column blocks of >= 64 for all the rows."""
+    return (l >= 1 and <Py_ssize_t>net.sizes[l] * net.sizes[l + 1] >= WIDE_LAYER_WEIGHTS
+            and n_cols >= 64 * nb)
+
+
+cdef bint _any_wide(const Net *net, int nb) noexcept nogil:
+    cdef int l
+    for l in range(1, net.n_layers):
+        if _wide(net, l, net.sizes[l + 1], nb) or _wide(net, l, net.sizes[l], nb):
+            return True
+    return False
+
+
+cdef void _forward_cols(Net *net, int l, Py_ssize_t B, int c0, int c1) noexcept nogil:
+    """Z_{l+1}[:, c0:c1] = A_l @ W_l[:, c0:c1] for all B rows, then bias and activation on
+    those columns (not for the logits: the loss adds their bias)."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    cdef Py_ssize_t r
+    gemm(net.is_double, b'N', b'N', c1 - c0, <int>B, n_in,
+         _at(net, net.params, net.w_off[l] + c0), n_out, net.acts[l], n_in,
+         _at(net, net.acts[l + 1], c0), n_out)
+    if l < net.n_layers - 1:
+        for r in range(B):
+            fg_bias_act(net.is_double, 0, 1, c1 - c0, _at(net, net.acts[l + 1], r * n_out + c0),
+                        _at(net, net.params, net.b_off[l] + c0), net.act)
+
+
+cdef void _forward_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Z_{l+1}[r0:r1] = A_l[r0:r1] @ W_l, then bias and activation (as _rows_forward)."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    if r1 <= r0:
+        return
+    gemm(net.is_double, b'N', b'N', n_out, <int>(r1 - r0), n_in,
+         _at(net, net.params, net.w_off[l]), n_out, _at(net, net.acts[l], r0 * n_in), n_in,
+         _at(net, net.acts[l + 1], r0 * n_out), n_out)
+    if l < net.n_layers - 1:
+        fg_bias_act(net.is_double, r0, r1, n_out, net.acts[l + 1],
+                    _at(net, net.params, net.b_off[l]), net.act)
+
+
+cdef void _backward_cols(Net *net, int l, Py_ssize_t B, int c0, int c1) noexcept nogil:
+    """dA_l[:, c0:c1] = dZ_{l+1} @ W_l[c0:c1, :]^T for all B rows, then act' on them."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    cdef Py_ssize_t r
+    gemm(net.is_double, b'T', b'N', c1 - c0, <int>B, n_out,
+         _at(net, net.params, net.w_off[l] + c0 * n_out), n_out, net.dz[l + 1], n_out,
+         _at(net, net.dz[l], c0), n_in)
+    for r in range(B):
+        fg_act_backward(net.is_double, 0, 1, c1 - c0, _at(net, net.acts[l], r * n_in + c0),
+                        _at(net, net.dz[l], r * n_in + c0), net.act)
+
+
+cdef void _backward_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """dA_l[r0:r1] = dZ_{l+1}[r0:r1] @ W_l^T, then act' (as _rows_forward)."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    if r1 <= r0:
+        return
+    gemm(net.is_double, b'T', b'N', n_in, <int>(r1 - r0), n_out,
+         _at(net, net.params, net.w_off[l]), n_out, _at(net, net.dz[l + 1], r0 * n_out),
+         n_out, _at(net, net.dz[l], r0 * n_in), n_in)
+    fg_act_backward(net.is_double, r0, r1, n_in, net.acts[l], net.dz[l], net.act)
+
+
+cdef double _rows_loss(Net *net, const Data *data, const int64_t *rows, Py_ssize_t r0,
+                       Py_ssize_t r1, Py_ssize_t B) noexcept nogil:
+    """The labels or targets of rows [r0, r1), their summed loss and dL/dlogits."""
+    cdef Py_ssize_t r
+    cdef int L = net.n_layers
+    if r1 <= r0:
+        return 0.0
+    if data.labels != NULL:
+        for r in range(r0, r1):
+            net.labels[r] = data.labels[rows[r]]
+    else:
+        fg_gather(data.y_double, net.is_double, data.Y, data.y_row, data.y_col,
+                  net.targets, rows, r0, r1, net.sizes[L])
+    return fg_output_loss(net.is_double, r0, r1, net.sizes[L], net.acts[L],
+                          _at(net, net.params, net.b_off[L - 1]), net.labels, net.targets,
+                          net.out, 1.0 / B, net.w_batch, net.inv_wsum)
+
+
+cdef double _wide_step(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B,
+                       bint backward, int nb, int nt) noexcept nogil:
+    """Step 1 for small row blocks and big layers: one region, a worksharing loop per
+    layer (its barrier between layers), each layer by column blocks for all the rows
+    (the first layer, and every big one) or by row blocks (the small ones); then the loss
+    by row blocks, and back by columns or rows the same way. nb blocks, nt threads."""
+    cdef int j, l, L = net.n_layers, n
+    cdef double partial[MAX_BLOCKS]
+    cdef double total = 0.0
+    with parallel(num_threads=nt):
+        for j in prange(nb, schedule="static"):
+            fg_gather(data.x_double, net.is_double, data.X, data.x_row, data.x_col,
+                      net.acts[0], rows, B * j // nb, B * (j + 1) // nb, net.sizes[0])
+        for l in range(L):
+            n = net.sizes[l + 1]
+            if l == 0 or _wide(net, l, n, nb):
+                for j in prange(nb, schedule="static"):
+                    _forward_cols(net, l, B, _edge(n, j, nb), _edge(n, j + 1, nb))
+            else:
+                for j in prange(nb, schedule="static"):
+                    _forward_rows(net, l, B * j // nb, B * (j + 1) // nb)
+        if backward:
+            for j in prange(nb, schedule="static"):
+                partial[j] = _rows_loss(net, data, rows, B * j // nb, B * (j + 1) // nb, B)
+            for l in range(L - 1, 0, -1):
+                n = net.sizes[l]
+                if _wide(net, l, n, nb):
+                    for j in prange(nb, schedule="static"):
+                        _backward_cols(net, l, B, _edge(n, j, nb), _edge(n, j + 1, nb))
+                else:
+                    for j in prange(nb, schedule="static"):
+                        _backward_rows(net, l, B * j // nb, B * (j + 1) // nb)
+    if backward:
+        for j in range(nb):
+            total += partial[j]
+    return total
+
+
 cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B,
                        bint backward, int first) noexcept nogil:
     """Step 1 over the whole batch: one row block per thread; loss partials summed in order.
@@ -360,6 +505,9 @@ cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize
     cdef double total = 0.0
     if nb == 1:
         return _rows_forward(net, data, rows, 0, B, B, backward, first)
+    if B < COL_SPLIT_BELOW_ROWS * nb and net.sizes[1] >= 64 * nb and wide_layers \
+            and _any_wide(net, nb):
+        return _wide_step(net, data, rows, B, backward, nb, nt)
     if B < COL_SPLIT_BELOW_ROWS * nb and net.sizes[1] >= 64 * nb:
         with parallel(num_threads=nt):
             for j in prange(nb, schedule="static"):
@@ -633,6 +781,17 @@ cdef class Engine:
         self.net.b1_blocks = _weight_blocks(&self.net, 1, True)
         self.net.z_part = self._buffer(self.net.b1_blocks * sizes[1], params.dtype)
         self.net.x_next = self._buffer(sizes[0], params.dtype)
+
+    def step1_split(self, Py_ssize_t B):
+        """How step 1 cuts a batch of B rows, as (blocks, "rows" | "first columns" | "big
+        layers by columns"): the rule of _rows_step, for tests and benchmarks."""
+        cdef int nb = _split(B * self.net.n_params, B, self.net.n_blocks)
+        cdef bint cols = B < COL_SPLIT_BELOW_ROWS * nb and self.net.sizes[1] >= 64 * nb
+        if nb == 1 or not cols:
+            return nb, "rows"
+        if wide_layers and _any_wide(&self.net, nb):
+            return nb, "big layers by columns"
+        return nb, "first columns"
 
     @property
     def n_blocks(self):
