@@ -11,9 +11,11 @@ with its own model and optimizer kept across samples (state is allocated once): 
 with big layers split by columns in step 1 (the default, ``_wide_step``), fastgd with
 them split by rows (the previous decomposition, ``_engine.set_wide_layers(False)``), and
 torch with ``torch.optim.Adam(fused=True)`` (its threaded GEMMs; ``torch.set_num_threads``
-set to the count). Each round times every contender once, in this one process, after a
-50 ms pause so the previous contender's spinning OpenMP workers go idle; medians of the
-rounds, and the round-by-round ratio's 25th-75th percentiles.
+set to the count). Each round times every contender once (every other round in reverse
+order), in this one process, after a 50 ms pause so the previous contender's spinning
+OpenMP workers go idle; medians of the rounds, and the round-by-round ratio's 25th-75th
+percentiles. At 1 thread both fastgd rows run the same code (one block): their ratio is
+the host's noise.
 """
 import argparse
 import os
@@ -108,8 +110,10 @@ def main():
                 fn()                                       # warm-up (state allocated)
             samples = {k: [] for k in fns}
             with _timing.HostLoad() as load:
-                for _ in range(args.rounds):
-                    for k, fn in fns.items():
+                for i in range(args.rounds):
+                    # every other round in reverse: no contender always runs first
+                    for k, fn in (list(fns.items()) if i % 2 == 0 else
+                                  list(fns.items())[::-1]):
                         time.sleep(0.05)
                         t0 = time.perf_counter()
                         fn()

@@ -9,9 +9,10 @@ One epoch of the reference MLP 784-256-128-10 (Adam, float32; 4,096 rows, 8,192 
 1024) through ``fastgd.fit``, per batch size and thread count, for the default (blocks cut
 for the team) and ``set_deterministic(k)`` for several k (blocks cut for k threads,
 whatever the team). Every contender of a (batch, threads) cell is timed once per round,
-in interleaved rounds in this one process, so a slow patch of the shared host hits all of
-them; the table gives each one's median time and the spread of the round-by-round ratio
-to the default (its 25th-75th percentiles), the number that matters here. The fit's own
+in interleaved rounds in this one process (every other round in reverse order), so a
+slow patch of the shared host hits all of them; the table gives each one's median time
+and the spread of the round-by-round ratio to the default (its 25th-75th percentiles),
+the number that matters here. The fit's own
 once-per-call work (checks, the engine's buffers) is in every sample and the same for all.
 Each contender's parameters after one fit are checked: every deterministic k gives the same
 bits at 1 and 2 threads.
@@ -79,8 +80,10 @@ def main():
                     bits.setdefault(name, []).append(p.copy())
             samples = {name: [] for name in fns}
             with _timing.HostLoad() as load:
-                for _ in range(args.rounds):
-                    for name, fn in fns.items():
+                for i in range(args.rounds):
+                    # every other round in reverse: no contender always runs first
+                    for name, fn in (list(fns.items()) if i % 2 == 0 else
+                                     list(fns.items())[::-1]):
                         t0 = time.perf_counter()
                         fn()
                         samples[name].append(time.perf_counter() - t0)

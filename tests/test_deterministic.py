@@ -132,7 +132,7 @@ def test_bad_block_counts_are_refused_unchanged(deterministic, bad, exc):
 
 # ---------------------------------------------------------------- big layers by columns
 
-WIDE = [64, 1024, 600, 10]     # layer 1 has 614k weights: over WIDE_LAYER_WEIGHTS
+WIDE = [32, 1024, 2100, 10]    # layer 1 has 2.15M weights: over WIDE_LAYER_WEIGHTS
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -142,8 +142,8 @@ def test_big_layers_by_columns(dtype):
     (SGD + momentum for float32, see the module's docstring), and with the deterministic
     mode the same bits at 1-3 threads."""
     rng = np.random.default_rng(5)
-    X = rng.standard_normal((160, WIDE[0])).astype(dtype)
-    y = rng.integers(0, WIDE[-1], 160)
+    X = rng.standard_normal((128, WIDE[0])).astype(dtype)
+    y = rng.integers(0, WIDE[-1], 128)
     base = fastgd.MLP(WIDE, "relu", dtype=dtype, seed=4, alpha=1e-4)
     assert base._engine(64, 2).step1_split(64) == (2, "big layers by columns")
     kw = dict(lr=0.01, momentum=0.9)

@@ -53,10 +53,12 @@ DEF MIN_WORK_PER_THREAD = 1048576
 DEF COL_SPLIT_BELOW_ROWS = 256
 # With such small row blocks, a later layer of at least this many weights also runs by
 # columns for all the rows (forward, and the backward product into its inputs): each
-# thread then packs and reads only its share of W instead of all of it (a 1024x1024
-# float32 W is 4 MB, more than a core's L2), and its GEMM keeps every row
-# (see DESIGN, "Big layers split by columns too").
-DEF WIDE_LAYER_WEIGHTS = 524288
+# thread then packs and reads only its share of W instead of all of it, and its GEMM
+# keeps every row. Below it the extra barriers (a worksharing loop per layer) cost more
+# than the traffic saved: measured at 2 threads, batch 128, 1.10x faster with 2048x2048
+# layers (16 MB of float32 W each), 0.93x with 1024x1024 (see DESIGN, "Big layers split
+# by columns too").
+DEF WIDE_LAYER_WEIGHTS = 2097152
 
 # How step 1 finds the first layer's inputs and product (see _rows_forward)
 DEF FIRST_FRESH = 0    # gather the rows and compute the product
