@@ -34,6 +34,8 @@ def set_deterministic(blocks=True):
     """
     global _blocks
     previous = _blocks
+    if type(blocks).__name__ == "bool_":      # NumPy's bools mean what Python's do
+        blocks = bool(blocks)
     if blocks is None or blocks is False or (type(blocks) is int and blocks == 0):
         _blocks = 0
     elif blocks is True:

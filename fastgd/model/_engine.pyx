@@ -14,6 +14,10 @@ thread is enough):
    reduction, no per-thread gradient copies. A block's GEMM is one BLAS call, but BLAS may
    round a block of a product differently from the whole product, so parameters can differ
    in the last bits between thread counts; the same thread count is bit-identical.
+Small row blocks: the first layer (and any big later layer, _wide_step) runs by columns
+for all the rows instead. Blocks are cut for net.n_blocks threads -- the team, or the fixed
+count of fastgd.set_deterministic, which the team then shares out (_team): then the bits
+do not depend on the number of threads at all.
 A batch of one row has no GEMM worth the name: its weight gradient a (x) dz is made row by
 row inside the optimizer's loop (never written to memory), and the first layer's update
 also sums the next sample's product (the look-ahead, all in one section below).
@@ -501,7 +505,8 @@ cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize
     With small row blocks (< COL_SPLIT_BELOW_ROWS rows) and a first layer wide enough, the
     threads first gather their rows, then each computes a block of the first layer's
     columns for all the rows (a GEMM as efficient as the whole batch's), then their rows
-    go on from there: one OpenMP region, the worksharing loops' barriers between."""
+    go on from there: one OpenMP region, the worksharing loops' barriers between. With a
+    big later layer as well, every layer gets its own loop (_wide_step)."""
     cdef int j, nb = _split(B * net.n_params, B, net.n_blocks), nt = _team(net, nb)
     cdef double partial[MAX_BLOCKS]
     cdef double total = 0.0
