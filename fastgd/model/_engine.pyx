@@ -467,7 +467,7 @@ cdef double _wide_step(Net *net, const Data *data, const int64_t *rows, Py_ssize
     layer (its barrier between layers), each layer by column blocks for all the rows
     (the first layer, and every big one) or by row blocks (the small ones); then the loss
     by row blocks, and back by columns or rows the same way. nb blocks, nt threads."""
-    cdef int j, l, L = net.n_layers, n
+    cdef int j, l = 0, L = net.n_layers, n = 0   # set: Cython makes them firstprivate
     cdef double partial[MAX_BLOCKS]
     cdef double total = 0.0
     with parallel(num_threads=nt):
