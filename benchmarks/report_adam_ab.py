@@ -79,10 +79,10 @@ class KernelCase:
 class TrainCase:
     """fastgd.fit at batch 1 with the given engine module swapped in."""
 
-    def __init__(self, engine, X, y):
+    def __init__(self, engine, X, y, flush=False):
         self.engine, self.X, self.y = engine, X, y
         self.model = fastgd.MLP(SIZES, seed=0)
-        self.opt = fastgd.Adam(self.model.parameters())
+        self.opt = fastgd.Adam(self.model.parameters(), flush_subnormal_state=flush)
         self.epoch = 0
 
     def run(self):
@@ -120,6 +120,9 @@ def main(argv=None):
     ap.add_argument("--before", required=True)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--samples", type=int, default=4000)
+    ap.add_argument("--flush", action="store_true",
+                    help="train with flush_subnormal_state=True (both builds must have it)")
+    ap.add_argument("--no-kernel", action="store_true", help="only the training A/B")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     old_optim = load_before(args.before, "_optim")
@@ -131,7 +134,7 @@ def main(argv=None):
     cases = [(f"Adam kernel, {size} float32 (L1/L2/L3), G params/s", size, {})
              for size in (4096, 32768, n)]
     cases.append((f"AMSGrad kernel, {n} float32, G params/s", n, dict(amsgrad=True)))
-    for label, size, kwargs in cases:
+    for label, size, kwargs in [] if args.no_kernel else cases:
         a, b = KernelCase(old_optim, size, kwargs), KernelCase(_optim, size, kwargs)
         steps = max(100, 5 * 10**6 // size)
         a.run(20), b.run(20)
@@ -139,10 +142,10 @@ def main(argv=None):
                        steps * size / 1e9))
     X, y = fastgd.datasets.make_classification(args.samples, 784, 10, seed=0,
                                                dtype=np.float32)
-    a, b = TrainCase(old_engine, X, y), TrainCase(_train._engine, X, y)
+    a, b = TrainCase(old_engine, X, y, args.flush), TrainCase(_train._engine, X, y, args.flush)
     a.run(), b.run()
-    rows.append(ab("batch-1 training 784-256-128-10, samples/s", a.run, b.run, args.rounds,
-                   args.samples, repeat=2))
+    label = "batch-1 training 784-256-128-10" + (", flush on" if args.flush else "")
+    rows.append(ab(label + ", samples/s", a.run, b.run, args.rounds, args.samples, repeat=2))
     lines = ["| measure | before (median, min-max) | after (median, min-max) | after/before "
              "(median of rounds) |", "|---|---|---|---|"]
     for label, ma, lo_a, hi_a, mb, lo_b, hi_b, ratio in rows:

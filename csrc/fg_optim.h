@@ -59,6 +59,7 @@ typedef struct {
     /* last, so code built against the earlier layout still reads every field before it
      * (benchmarks/report_adam_ab.py runs an earlier engine beside this one) */
     int flush_subnormal_state;     /* state below the smallest normal stored as +0 */
+    double denom_recip;            /* 1 / (double)(float)denom_scale: float kernels' fg_div_step */
 } fg_step;
 
 /* Each rule's per-step scalars (fg_<rule>_prepare) sit right above its loop in
@@ -114,6 +115,8 @@ static inline void fg_prepare(fg_step *s) {
     case FG_RADAM: fg_radam_prepare(s); break;
     default: break;   /* SGD, RMSprop, Adadelta: lr as it is */
     }
+    /* once per step, not per call: fg_apply_outer calls a rule once per weight row */
+    s->denom_recip = 1.0 / (double)(float)s->denom_scale;
 }
 
 #endif /* FG_OPTIM_H */

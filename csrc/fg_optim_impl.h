@@ -132,21 +132,27 @@ static inline void fg_adam_prepare(fg_step *s) {
  * change which arrays are touched (amsgrad) or add a term (L2) are compile-time constants
  * of the body, so each combination is its own branch-free, vectorised loop; maximize,
  * decoupled decay and epsilon-hat are exact multiplications/divisions by +-1 or 1 (see
- * fg_prepare), so they need no branch at all. */
+ * fg_prepare), so they need no branch at all.
+ * outer (for fg_apply_outer): the gradient is ar * g[i] (g is the row's dz), made here
+ * instead of in a buffer; sum_next: also acc[i] += xr * p_new[i] (the look-ahead forward).
+ * Each is the same product or sum the separate loops compute, so the bits are the same;
+ * in one loop they run under the divider's latency instead of after it. */
 static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                               const REAL *restrict g, REAL *restrict m,
                                               REAL *restrict v, REAL *restrict vmax,
                                               const int amsgrad, const int l2,
-                                              const int flush) {
+                                              const int flush, const REAL ar,
+                                              REAL *restrict acc, const REAL xr,
+                                              const int outer, const int sum_next) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
     const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL step_size = (REAL)s->step_size, denom_scale = (REAL)s->denom_scale;
     const REAL decay = (REAL)s->decay_factor, sign = (REAL)s->grad_sign;
-    const double recip = 1.0 / (double)denom_scale;
+    const double recip = s->denom_recip;
     for (ptrdiff_t i = 0; i < n; i++) {
         const REAL pi = p[i] * decay;
-        REAL gi = g[i] * sign;
+        REAL gi = (outer ? ar * g[i] : g[i]) * sign;
         if (l2) gi = gi + wd * pi;
         const REAL mi = b1 * m[i] + c1 * gi;
         REAL vi = b2 * v[i] + c2 * (gi * gi);
@@ -158,7 +164,9 @@ static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REA
             vmax[i] = FG_KEEP(vi);
         }
         const REAL scaled = FG_SUFFIX(fg_div_step)(FG_SQRT(vi), denom_scale, recip);
-        p[i] = pi - step_size * (mi / (scaled + eps));
+        const REAL pn = pi - step_size * (mi / (scaled + eps));
+        p[i] = pn;
+        if (sum_next) acc[i] = acc[i] + xr * pn;
     }
 }
 
@@ -168,14 +176,14 @@ static FG_INLINE void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *re
     const int a = s->amsgrad != 0, w = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
     const int f = s->flush_subnormal_state != 0;
     switch (a * 4 + w * 2 + f) {
-    case 0: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0, 0); break;
-    case 1: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0, 1); break;
-    case 2: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1, 0); break;
-    case 3: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1, 1); break;
-    case 4: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0, 0); break;
-    case 5: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0, 1); break;
-    case 6: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1, 0); break;
-    default: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1, 1); break;
+    case 0: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0, 0, 0, NULL, 0, 0, 0); break;
+    case 1: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0, 1, 0, NULL, 0, 0, 0); break;
+    case 2: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1, 0, 0, NULL, 0, 0, 0); break;
+    case 3: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1, 1, 0, NULL, 0, 0, 0); break;
+    case 4: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0, 0, 0, NULL, 0, 0, 0); break;
+    case 5: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0, 1, 0, NULL, 0, 0, 0); break;
+    case 6: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1, 0, 0, NULL, 0, 0, 0); break;
+    default: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1, 1, 0, NULL, 0, 0, 0); break;
     }
 }
 
@@ -346,7 +354,7 @@ static FG_INLINE void FG_SUFFIX(fg_nadam_body)(const fg_step *s, ptrdiff_t n, RE
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL bc2 = (REAL)s->denom_scale, decay = (REAL)s->decay_factor;
     const REAL cg = (REAL)s->step_size, cm = (REAL)s->step_size2;
-    const double recip = 1.0 / (double)bc2;
+    const double recip = s->denom_recip;
     for (ptrdiff_t i = 0; i < n; i++) {
         REAL pi = p[i] * decay;
         REAL gi = g[i];
@@ -468,12 +476,34 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
                                                 REAL *s1, REAL *s2, REAL *s3,
                                                 const REAL *a_next, REAL *acc) {
     REAL buf[FG_OUTER_CHUNK];
+    /* Adam without AMSGrad, L2 or alpha (the defaults): gradient, update and look-ahead
+     * sum in one loop (fg_adam_body's outer/sum_next), the same operations in the same
+     * order as the three loops below */
+    const int fused = s->rule == FG_ADAM && !s->amsgrad && alpha == 0
+                      && !(s->weight_decay != 0.0 && !s->decoupled_weight_decay);
+    const int variant = (s->flush_subnormal_state != 0) * 2 + (acc != NULL);
     for (ptrdiff_t r = 0; r < rows; r++) {
         const REAL ar = a[r * inca];
         for (ptrdiff_t c0 = 0; c0 < cols; c0 += FG_OUTER_CHUNK) {
             const ptrdiff_t n = cols - c0 < FG_OUTER_CHUNK ? cols - c0 : FG_OUTER_CHUNK;
             const ptrdiff_t off = r * cols + c0;
             REAL *restrict pr = p + off;
+            if (fused) {
+                const REAL xr = acc ? a_next[r * inca] : (REAL)0;
+                REAL *accr = acc ? acc + c0 : NULL;
+                REAL *mr = s1 + off, *vr = s2 + off;
+                const REAL *dzr = dz + c0;
+#define FG_OUTER_ADAM(F, A) \
+    FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A)
+                switch (variant) {
+                case 0: FG_OUTER_ADAM(0, 0); break;
+                case 1: FG_OUTER_ADAM(0, 1); break;
+                case 2: FG_OUTER_ADAM(1, 0); break;
+                default: FG_OUTER_ADAM(1, 1); break;
+                }
+#undef FG_OUTER_ADAM
+                continue;
+            }
             for (ptrdiff_t j = 0; j < n; j++) buf[j] = ar * dz[c0 + j];
             if (alpha != 0)
                 for (ptrdiff_t j = 0; j < n; j++) buf[j] = buf[j] + alpha * pr[j];
