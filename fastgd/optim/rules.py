@@ -3,6 +3,10 @@ PyTorch's equal ``torch.optim``'s; the extra keyword-only options select the oth
 frameworks' conventions (see the README's conventions table). Each class is its row of
 fastgd/optim/table.py (the C rule, its state, how each option reaches the kernel) plus a
 signature; the formulas are in fastgd/reference/optim.py.
+
+Every class also takes ``flush_subnormal_state=False`` (keyword-only): with True, state
+entries below the dtype's smallest normal become +0 after each step
+(``fastgd.reference.optim.flush_subnormal``); off, the bits are torch's.
 """
 from fastgd.optim.base import Optimizer
 from fastgd.optim.table import by_class
