@@ -113,3 +113,17 @@ def test_the_option_is_checked_and_off_by_default():
         fastgd.Adam([p], flush_subnormal_state=1)
     with pytest.raises((TypeError, ValueError), match="flush_subnormal_state"):
         reference.Adam([p], flush_subnormal_state="yes")
+
+
+def test_a_state_dict_from_before_the_option_loads_as_off():
+    """Checkpoints written before flush_subnormal_state existed hold no such option: they
+    ran with it off, and load so."""
+    p = np.ones(4, np.float32)
+    opt = fastgd.Adam([p], flush_subnormal_state=True)
+    opt.step([np.ones(4, np.float32)])
+    sd = opt.state_dict()
+    del sd["param_groups"][0]["flush_subnormal_state"]
+    fresh = fastgd.Adam([p.copy()], flush_subnormal_state=True)
+    fresh.load_state_dict(sd)
+    assert fresh.param_groups[0]["flush_subnormal_state"] is False
+    assert fresh.state[0]["step"] == 1
