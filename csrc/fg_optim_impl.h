@@ -462,7 +462,8 @@ FG_CLONES static void FG_SUFFIX(fg_apply)(const fg_step *s, ptrdiff_t n, REAL *p
 /* The rule over a (rows x cols) row-major block of weights whose gradient is the outer
  * product a (x) dz (+ alpha * W for an L2 penalty): the weight gradient of a batch of one
  * row. Each row's gradient is made in a small buffer that stays in L1 and handed at once
- * to the rule, so the gradient never goes to memory. Each element is a[r] * dz[j]
+ * to the rule, so the gradient never goes to memory (Adam's default case makes it inside
+ * the update loop instead: see `fused` below). Each element is a[r] * dz[j]
  * (+ alpha * w), one rounding as in the GEMM path, so the result is the same bit for bit.
  * State pointers follow the weights (NULL stays NULL).
  * With acc != NULL it also sums the next sample's forward product while each updated row
