@@ -85,6 +85,11 @@ def take_stop_request():
     return requested
 
 
+def poll_interval():
+    """Seconds of work between looks for a signal (0: off)."""
+    return poll_seconds
+
+
 def set_poll_interval(double seconds):
     """Seconds of work between looks for a signal; 0 turns the looks off (benchmarks
     measure the polling's cost against that). Returns the previous interval."""
@@ -624,7 +629,8 @@ cdef class Engine:
                   list states, list param_group, list param_delta, lrs,
                   cnp.ndarray average=None, int average_mode=0,
                   double average_beta=0.0, long long average_count=0,
-                  double clip_norm=0.0, double clip_value=-1.0, weights=None):
+                  double clip_norm=0.0, double clip_value=-1.0, weights=None,
+                  progress=None):
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
         rows, rows seen, batches done, failed batch or -1, mu_products, interrupted).
 
@@ -648,7 +654,11 @@ cdef class Engine:
         each element) before the update; the update then runs after all gradients are made
         instead of fused into their blocks.
         weights: None, or one float64 weight per row of X (each batch's loss is then its
-        weighted mean)."""
+        weighted mean).
+        progress: None, or ``progress(batches done, rows done, loss sum)`` called at each
+        look for a signal (not per batch: every poll_seconds of work, and never with the
+        polling off), after the signal handlers; what it raises stops the loop as a
+        handler's exception does."""
         cdef Data data = _data_view(X, labels, Y, weights)
         cdef double wsum
         cdef int G = len(rules), g, pi, n_p = 2 * self.net.n_layers
@@ -743,9 +753,11 @@ cdef class Engine:
                 if ahead:
                     _look_ahead_finish(&self.net)
                 if polling and b % clock_every == clock_every - 1 and fg_now() >= next_poll:
-                    with gil:   # a signal handler runs here; what it raises is kept
-                        try:
+                    with gil:   # signal handlers and a progress report run here; what
+                        try:        # they raise is kept
                             PyErr_CheckSignals()
+                            if progress is not None:
+                                progress(b + 1, rows_done, loss_sum)
                         except BaseException as e:
                             self.interruption = e
                             interrupted = True

@@ -174,6 +174,7 @@ def _check_average(ema, ema_start, average):
     beta = _checks.real(ema, "ema", low=0.0, high=1.0, low_open=True, high_open=True)
     return ("ema" if ema_start == "zeros" else "ema_copy", beta, 0)
 
+
 def row_weights(model, labels, Y, n, sample_weight, class_weight, rows=None):
     """One float64 weight per row of X: ``sample_weight`` (default 1) times the weight of
     the row's class; None when both are None. class_weight: ``{class id: weight}`` (classes
@@ -263,15 +264,17 @@ def _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs, initi
                          f"{per_epoch} step(s)): {e}") from None
 
 
+_HOOKS = ("on_epoch_end", "on_batches_end", "on_progress")
+
+
 def _check_callbacks(callbacks):
-    if callable(callbacks) or hasattr(callbacks, "on_epoch_end") or \
-            hasattr(callbacks, "on_batches_end"):
+    if callable(callbacks) or any(hasattr(callbacks, h) for h in _HOOKS):
         callbacks = (callbacks,)
     callbacks = tuple(callbacks)
     for i, cb in enumerate(callbacks):
-        if not (callable(cb) or hasattr(cb, "on_epoch_end") or hasattr(cb, "on_batches_end")):
+        if not (callable(cb) or any(hasattr(cb, h) for h in _HOOKS)):
             raise TypeError(f"callbacks[{i}]: expected a callable or an object with "
-                            "on_epoch_end and/or on_batches_end")
+                            "on_epoch_end, on_batches_end and/or on_progress")
     return callbacks
 
 

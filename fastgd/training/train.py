@@ -63,7 +63,10 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     ``on_batches_end(epoch, logs)`` of the callbacks that have it (True stops there).
     A callback's optional ``set_context(model, optimizer, schedule, history, **info)`` is
     called once before the first epoch and ``on_train_end(history)`` after the last (see
-    fastgd.training.callbacks). validation_split: a fraction of the rows held out for
+    fastgd.training.callbacks); one with ``on_progress(epoch, logs)`` (a drawn
+    ProgressBar) is also called from the C loop's look for signals, every ~25 ms of work
+    (the batches unchanged; what it raises stops fit after the running batch).
+    validation_split: a fraction of the rows held out for
     validation instead of ``validation_data``: stratified by class, drawn from ``seed``
     (the same rows on a resumed run). train_metric: also measure the model's metric on the
     training rows after each epoch (one more forward pass over them; History.train_metric).
@@ -99,13 +102,13 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
         engine = model._engine(min(batch_size, run.n), n_threads)
-        def runner(order, b0, b1, lrs):
-            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg)
+        def runner(order, b0, b1, lrs, progress=None):
+            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress)
     else:
         grad_fn = _custom_loss_grad_fn(model, optimizer, loss) if loss is not None else \
             _engine_grad_fn(model, optimizer, min(batch_size, run.n), n_threads)
-        def runner(order, b0, b1, lrs):
-            return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg)
+        def runner(order, b0, b1, lrs, progress=None):
+            return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg, progress)
     with _threads.single_threaded_blas(), _ctrl_c_as_request():
         return run_epochs(run, runner, fast_path=engine_ok, avg=avg)
 
@@ -172,8 +175,10 @@ class _Interrupted(Exception):
         self.cause, self.done, self.loss_sum, self.rows = cause, done, loss_sum, rows
 
 
-def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg):
-    """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch)."""
+def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress=None):
+    """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch).
+    progress: None, or ``progress(batches, rows, loss sum)`` of this chunk, called at the
+    engine's looks for signals."""
     states = optimizer._group_state
     for group, gstate in zip(optimizer.param_groups, states):
         optimizer._refresh(group, gstate)   # re-validates only an edited group, as step()
@@ -185,7 +190,7 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg):
         param_delta, None if lrs is None else lrs[b0:b1],
         avg.buf if avg.active else None, avg.engine_mode if avg.active else 0, avg.beta,
         avg.count, run.clip_norm or 0.0, -1.0 if run.clip_value is None else run.clip_value,
-        run.weights)
+        run.weights, progress)
     for gstate, mu in zip(states, mus):
         gstate["step"] += done
         gstate["mu_product"] = mu
@@ -225,9 +230,12 @@ def _custom_loss_grad_fn(model, optimizer, loss):
     return grad_fn
 
 
-def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg):
-    """Batches [b0, b1) as a per-batch Python loop (the fallback)."""
+def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg, progress=None):
+    """Batches [b0, b1) as a per-batch Python loop (the fallback). progress: as the
+    engine's, called after a batch once the engine's poll interval has passed."""
     loss_sum, rows, bs, applied = 0.0, 0, run.batch_size, 0
+    interval = _engine.poll_interval()
+    next_report = time.perf_counter() + interval
     try:
         for b in range(b0, b1):
             idx = order[b * bs:(b + 1) * bs]
@@ -254,6 +262,12 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg):
             rows += len(idx)
             if _engine.take_stop_request():
                 raise KeyboardInterrupt
+            if progress is not None and interval > 0 and time.perf_counter() >= next_report:
+                try:
+                    progress(applied, rows, loss_sum)
+                except BaseException as e:   # as the engine: stop after this batch
+                    raise _Interrupted(e, applied, loss_sum, rows) from None
+                next_report = time.perf_counter() + interval
     except KeyboardInterrupt as e:
         # fastgd's optimizers count a step with its update (in C): their count says
         # whether the batch that was running was applied; other optimizers' steps are
@@ -277,9 +291,9 @@ def run_epochs(run, runner, fast_path, avg):
     """The once-per-epoch loop shared by the engine and the per-batch fallback."""
     history = History(seed=run.seed, metric_name=run.model.metric_name, fast_path=fast_path)
     nb = batching.n_batches(run.n, run.batch_size, run.drop_last)
-    every = _callbacks.start(run, history, nb)
+    every, watchers = _callbacks.start(run, history, nb)
     try:
-        _epochs(run, runner, history, nb, every, avg)
+        _epochs(run, runner, history, nb, every, avg, watchers)
     except BaseException:
         _callbacks.abort(run.callbacks)
         raise
@@ -290,7 +304,7 @@ def run_epochs(run, runner, fast_path, avg):
     return history
 
 
-def _epochs(run, runner, history, nb, every, avg):
+def _epochs(run, runner, history, nb, every, avg, watchers=()):
     model, optimizer, schedule = run.model, run.optimizer, run.schedule
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
         # a run resumed mid-epoch starts its first epoch at initial_batch; a per-batch
@@ -311,7 +325,12 @@ def _epochs(run, runner, history, nb, every, avg):
             b1 = min(nb, b0 + (every or nb))
             t0 = time.perf_counter()
             try:
-                part_loss, part_rows, bad = runner(order, b0, b1, lrs)
+                if watchers:
+                    report = _progress_report(watchers, epoch, nb, lr, b0, loss_sum, rows,
+                                              seconds - t0)
+                    part_loss, part_rows, bad = runner(order, b0, b1, lrs, report)
+                else:
+                    part_loss, part_rows, bad = runner(order, b0, b1, lrs)
             except _Interrupted as stopped:
                 if b0 + stopped.done < nb:
                     seconds += time.perf_counter() - t0
@@ -378,6 +397,20 @@ def _epochs(run, runner, history, nb, every, avg):
         if callbacks_stop(run.callbacks, epoch, logs) or stop:
             history.stopped_early = True
             break
+
+
+def _progress_report(watchers, epoch, nb, lr, b0, loss_sum, rows, time_offset):
+    """The runner's ``progress(batches, rows, loss sum)`` for a chunk from batch b0 (after
+    ``rows`` rows and ``loss_sum`` of the epoch): each watcher's ``on_progress`` with
+    logs like on_batches_end's (``time``: the epoch's seconds so far)."""
+    def report(done, part_rows, part_loss):
+        seen = rows + part_rows
+        logs = {"epoch": epoch, "batches": b0 + done, "n_batches": nb, "samples": seen,
+                "loss": (loss_sum + part_loss) / max(seen, 1), "lr": lr,
+                "time": time_offset + time.perf_counter()}
+        for cb in watchers:
+            cb.on_progress(epoch, dict(logs))
+    return report
 
 
 def _interrupted(run, history, epoch, batch, per_batch_schedule, first, loss_sum, rows, lr,
