@@ -16,7 +16,7 @@ from fastgd import batching
 from fastgd.reference import mlp as ref
 from fastgd.reference.average import average_coefficients, average_readout, average_update
 from fastgd.training.fitcall import batch_lrs, callbacks_stop, prepare_fit
-from fastgd.training.history import History, NonFiniteLossError
+from fastgd.training.history import AverageState, History, NonFiniteLossError
 
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
@@ -24,7 +24,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
         validation_split=None, train_metric=False, initial_batch=0, ema=None,
         ema_start="zeros", average=False, final_average=False, clip_norm=None,
-        clip_value=None, sample_weight=None, class_weight=None):
+        clip_value=None, sample_weight=None, class_weight=None, initial_average=None):
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
@@ -33,9 +33,11 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       initial_batch=initial_batch, ema=ema, ema_start=ema_start,
                       average=average, final_average=final_average, clip_norm=clip_norm,
                       clip_value=clip_value, sample_weight=sample_weight,
-                      class_weight=class_weight)
+                      class_weight=class_weight, initial_average=initial_average)
     history = History(seed=run.seed, metric_name=model.metric_name, fast_path=False)
     avg = _Average(run)
+    if avg.arrays is not None:
+        history._average = avg
     nb, every = run.n_batches, run.callback_every
     for cb in run.callbacks:      # the callback protocol's optional hooks
         if hasattr(cb, "set_context"):
@@ -66,6 +68,16 @@ class _Average:
         self.arrays = None if run.average is None else \
             [np.zeros_like(p) for p in run.model.parameters()]
         self.count, self.active = 0, False
+        if run.initial_average is not None:      # resumed: the flat state, per array
+            flat, off = run.initial_average.weights, 0
+            for a in self.arrays:
+                a[...] = flat[off:off + a.size].reshape(a.shape)
+                off += a.size
+            self.count = run.initial_average.count
+
+    def state(self):
+        return AverageState(self.mode, self.beta, self.first, self.count,
+                            np.concatenate([a.ravel() for a in self.arrays]))
 
     def as_model(self, model):
         if self.arrays is None or self.count == 0:

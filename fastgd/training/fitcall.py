@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastgd import _checks, batching
+from fastgd.training.history import AverageState
 
 __all__ = ["FitCall", "prepare_fit"]
 
@@ -50,6 +51,7 @@ class FitCall:
     clip_norm: float = None       # each batch's gradient: global L2 norm at most this
     clip_value: float = None      # ... and each element within [-clip_value, clip_value]
     weights: object = None      # float64 per-row weights (sample x class weight), or None
+    initial_average: object = None   # AverageState a resumed average starts from, or None
 
     @property
     def n_batches(self):
@@ -67,7 +69,8 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
                 drop_last=False, loss=None, initial_epoch=0, callback_every=None,
                 validation_split=None, train_metric=False, initial_batch=0, ema=None,
                 ema_start="zeros", average=False, final_average=False, clip_norm=None,
-                clip_value=None, sample_weight=None, class_weight=None):
+                clip_value=None, sample_weight=None, class_weight=None,
+                initial_average=None):
     """Check every argument of a fit call before anything is touched; a FitCall."""
     if not callable(getattr(model, "encode_targets", None)):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -92,6 +95,7 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
     if final_average and averaging is None:
         raise ValueError("final_average: expected ema= or average= to be set with it, got "
                          "neither")
+    initial_average = _check_initial_average(initial_average, averaging, model)
     X = model.check_X(X)
     labels, Y = model.encode_targets(y, X.shape[0])
     epochs = _checks.integer(epochs, "epochs", low=0)
@@ -137,7 +141,7 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
                    initial_epoch=initial_epoch, callback_every=callback_every, rows=rows,
                    train_metric=train_metric, initial_batch=initial_batch,
                    average=averaging, final_average=final_average, clip_norm=clip_norm,
-                   clip_value=clip_value, weights=weights)
+                   clip_value=clip_value, weights=weights, initial_average=initial_average)
 
 
 def _validation_rows(n, labels, fraction, seed):
@@ -173,6 +177,33 @@ def _check_average(ema, ema_start, average):
         return None
     beta = _checks.real(ema, "ema", low=0.0, high=1.0, low_open=True, high_open=True)
     return ("ema" if ema_start == "zeros" else "ema_copy", beta, 0)
+
+
+def _check_initial_average(state, averaging, model):
+    """A resumed average: an AverageState of the averaging this fit does (same mode, beta
+    and first epoch), with one finite weight of the model's dtype per parameter."""
+    if state is None:
+        return None
+    if not isinstance(state, AverageState):
+        raise TypeError("initial_average: expected an AverageState (Checkpoint.average, "
+                        f"History.average_state) or None, got {type(state).__name__}")
+    if averaging is None:
+        raise ValueError("initial_average: expected ema= or average= to be set with it, "
+                         "got neither")
+    if (state.mode, state.beta, state.first) != averaging:
+        raise ValueError(f"initial_average: expected the average of this fit's settings "
+                         f"(mode, beta, first epoch) {averaging}, got "
+                         f"{(state.mode, state.beta, state.first)}")
+    _checks.integer(state.count, "initial_average.count", low=0)
+    n = sum(p.size for p in model.parameters())
+    w = state.weights
+    if not isinstance(w, np.ndarray) or w.dtype != model.dtype or w.shape != (n,):
+        raise ValueError(f"initial_average.weights: expected a flat {np.dtype(model.dtype)} "
+                         f"array of {n} values, got "
+                         f"{getattr(w, 'dtype', type(w).__name__)} {getattr(w, 'shape', '')}")
+    if not np.isfinite(w).all():
+        raise ValueError("initial_average.weights: expected finite values")
+    return state
 
 
 def row_weights(model, labels, Y, n, sample_weight, class_weight, rows=None):

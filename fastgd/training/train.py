@@ -35,7 +35,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
         validation_split=None, train_metric=False, initial_batch=0, ema=None,
         ema_start="zeros", average=False, final_average=False, clip_norm=None,
-        clip_value=None, sample_weight=None, class_weight=None, comm=None):
+        clip_value=None, sample_weight=None, class_weight=None, initial_average=None,
+        comm=None):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
@@ -51,7 +52,9 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     the lesson's form) or starting as a copy (``"copy"``, torch's and Keras'); average=True
     or average=k: Polyak's mean of the weights from epoch k instead. Validation uses the
     averaged weights, ``History.averaged_model`` holds them after fit, and
-    ``final_average=True`` puts them into the model. clip_norm / clip_value: clip each
+    ``final_average=True`` puts them into the model. initial_average: resume an average
+    where it stood (``Checkpoint.average`` or ``History.average_state``, an AverageState
+    made by a run with the same ema/average settings). clip_norm / clip_value: clip each
     batch's gradient to a global L2 norm (torch's clip_grad_norm_: scale by
     clip_norm / (norm + 1e-6) when below 1) and/or to [-clip_value, clip_value] per element,
     in C; the update then follows the whole gradient instead of being fused into it.
@@ -96,7 +99,7 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       initial_batch=initial_batch, ema=ema, ema_start=ema_start,
                       average=average, final_average=final_average, clip_norm=clip_norm,
                       clip_value=clip_value, sample_weight=sample_weight,
-                      class_weight=class_weight)
+                      class_weight=class_weight, initial_average=initial_average)
     n_threads = _threads.resolve(n_threads)
     avg = WeightAverage(run)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
@@ -290,6 +293,8 @@ def _finite_state(model, optimizer):
 def run_epochs(run, runner, fast_path, avg):
     """The once-per-epoch loop shared by the engine and the per-batch fallback."""
     history = History(seed=run.seed, metric_name=run.model.metric_name, fast_path=fast_path)
+    if avg.buf is not None:
+        history._average = avg
     nb = batching.n_batches(run.n, run.batch_size, run.drop_last)
     every, watchers = _callbacks.start(run, history, nb)
     try:
