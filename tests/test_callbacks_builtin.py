@@ -335,7 +335,8 @@ def test_train_metric_is_the_model_score_at_each_epoch_end():
                    batch_size=16, seed=0, train_metric=True)
     assert h.train_metric[-1] == model.score(X, y)
     assert all(0 <= v <= 1 for v in h.train_metric)
-    h = fastgd.fit(model, X, y, fastgd.Adam(model.parameters()), epochs=1, batch_size=16)
+    h = fastgd.fit(model, X, y, fastgd.Adam(model.parameters()), epochs=1, batch_size=16,
+                   train_metric=False)
     assert h.train_metric == [None]
 
 

@@ -119,7 +119,7 @@ cdef extern from "fg_engine_kernels.h" nogil:
     double fg_output_loss(int dbl, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, void *z,
                           const void *b, const int64_t *labels, const void *targets,
                           fg_output out, double inv_b,
-                          const double *w, double inv_wsum)
+                          const double *w, double inv_wsum, double *hits)
     void fg_col_sums(int dbl, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, const void *d,
                      void *db)
     void fg_add_scaled(int dbl, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, void *dw,
@@ -164,6 +164,8 @@ cdef struct Net:
     double *w_buf                # batch_max float64 for w_batch
     double *w_batch              # the batch's row weights (NULL: unweighted), gathered by
     double inv_wsum              # _gather_weights with 1 / their sum
+    double *hits                 # NULL, or per row of the batch its training-metric term
+    double *hits_buf             # (fg_output_loss) -- batch_max float64
     # the batch-1 look-ahead (its section below): b1_blocks partial products of the
     # first layer, one per block of step 2, and the next sample's inputs
     int b1_blocks
@@ -314,7 +316,7 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
         return 0.0
     loss = fg_output_loss(net.is_double, r0, r1, net.sizes[L], net.acts[L],
                           _at(net, net.params, net.b_off[L - 1]), net.labels, net.targets,
-                          net.out, 1.0 / B, net.w_batch, net.inv_wsum)
+                          net.out, 1.0 / B, net.w_batch, net.inv_wsum, net.hits)
     for l in range(L - 1, 0, -1):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
@@ -615,6 +617,8 @@ cdef class Engine:
         self.net.w_buf = <double *>self._buffer(batch_max, np.float64)
         self.net.w_batch = NULL
         self.net.inv_wsum = 0.0
+        self.net.hits_buf = <double *>self._buffer(batch_max, np.float64)
+        self.net.hits = NULL
         self.net.b1_blocks = _weight_blocks(&self.net, 1, True)
         self.net.z_part = self._buffer(self.net.b1_blocks * sizes[1], params.dtype)
         self.net.x_next = self._buffer(sizes[0], params.dtype)
@@ -630,7 +634,7 @@ cdef class Engine:
                   cnp.ndarray average=None, int average_mode=0,
                   double average_beta=0.0, long long average_count=0,
                   double clip_norm=0.0, double clip_value=-1.0, weights=None,
-                  progress=None):
+                  progress=None, cnp.ndarray metric=None):
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
         rows, rows seen, batches done, failed batch or -1, mu_products, interrupted).
 
@@ -658,7 +662,10 @@ cdef class Engine:
         progress: None, or ``progress(batches done, rows done, loss sum)`` called at each
         look for a signal (not per batch: every poll_seconds of work, and never with the
         polling off), after the signal handlers; what it raises stops the loop as a
-        handler's exception does."""
+        handler's exception does.
+        metric: None, or a float64 array of one value to which the batches' training-metric
+        terms are added (fg_output_loss's ``hits``: the running metric, from the logits
+        each batch's loss is computed from, before its update)."""
         cdef Data data = _data_view(X, labels, Y, weights)
         cdef double wsum
         cdef int G = len(rules), g, pi, n_p = 2 * self.net.n_layers
@@ -666,7 +673,8 @@ cdef class Engine:
         cdef long long first_step[MAX_PARAMS]
         cdef Py_ssize_t b, r0, B, n = order.shape[0], rows_done = 0, bad = -1
         cdef const int64_t *rows = <const int64_t *>cnp.PyArray_DATA(order)
-        cdef double loss, loss_sum = 0.0
+        cdef double loss, loss_sum = 0.0, hit_sum = 0.0
+        cdef Py_ssize_t r
         cdef const double *lr_of_batch = NULL
         cdef cnp.ndarray lr_arr
         cdef Update update
@@ -721,6 +729,10 @@ cdef class Engine:
             if not np.all(np.isfinite(lr_arr[:n_batches])) or np.any(lr_arr[:n_batches] < 0):
                 raise ValueError("lrs: expected finite learning rates >= 0")
             lr_of_batch = <const double *>cnp.PyArray_DATA(lr_arr)
+        if metric is not None:
+            if metric.dtype != np.float64 or metric.size != 1:
+                raise ValueError("metric: expected a float64 array of one value")
+            self.net.hits = self.net.hits_buf
         with nogil:
             next_poll = fg_now() + interval if polling else 0.0
             for b in range(n_batches):
@@ -734,6 +746,9 @@ cdef class Engine:
                     break
                 loss_sum += loss * B
                 rows_done += B
+                if self.net.hits != NULL:
+                    for r in range(B):
+                        hit_sum += self.net.hits[r]
                 for g in range(G):
                     group_steps[g].step = first_step[g] + b
                     if lr_of_batch != NULL:
@@ -765,22 +780,35 @@ cdef class Engine:
                     if interrupted:
                         break
                     next_poll = fg_now() + interval
+        if self.net.hits != NULL:
+            self.net.hits = NULL
+            (<double *>cnp.PyArray_DATA(metric))[0] += hit_sum
         done = b + 1 if interrupted else (b if bad >= 0 else n_batches)
         return (loss_sum, rows_done, done, bad, [group_steps[g].mu_product for g in range(G)],
                 interrupted)
 
-    def loss_and_grads(self, X, labels, Y, weights=None):
+    def loss_and_grads(self, X, labels, Y, weights=None, cnp.ndarray metric=None):
         """Mean (weighted mean, with float64 ``weights``) data loss over all rows of X, in
-        order, in one batch; grads in the buffer."""
+        order, in one batch; grads in the buffer. metric: as run_epoch's."""
         cdef Data data = _data_view(X, labels, Y, weights)
-        cdef Py_ssize_t n = X.shape[0]
-        cdef double loss
+        cdef Py_ssize_t n = X.shape[0], r
+        cdef double loss, hit_sum = 0.0
         order = np.arange(n, dtype=np.int64)
         cdef const int64_t *rows = <const int64_t *>cnp.PyArray_DATA(order)
         if n > self.net.batch_max:
             raise ValueError("loss_and_grads: more rows than the engine's buffers")
+        if metric is not None:
+            if metric.dtype != np.float64 or metric.size != 1:
+                raise ValueError("metric: expected a float64 array of one value")
+            self.net.hits = self.net.hits_buf
         with nogil:
             loss = _forward_backward(&self.net, &data, rows, n)
+            if self.net.hits != NULL:
+                for r in range(n):
+                    hit_sum += self.net.hits[r]
+        if self.net.hits != NULL:
+            self.net.hits = NULL
+            (<double *>cnp.PyArray_DATA(metric))[0] += hit_sum
         return loss
 
     def logits(self, X, cnp.ndarray out):

@@ -44,7 +44,8 @@ class FitCall:
     initial_epoch: int
     callback_every: int
     rows: object = None
-    train_metric: bool = False
+    train_metric: object = False  # "running" (measured in the loss pass), True (a pass at
+                                  # each epoch's end) or False
     initial_batch: int = 0
     average: tuple = None         # (mode, beta, first epoch) of weight averaging, or None
     final_average: bool = False   # the model ends with the averaged weights
@@ -67,7 +68,7 @@ class FitCall:
 def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 schedule=None, callbacks=(), validation_data=None, verbose=0,
                 drop_last=False, loss=None, initial_epoch=0, callback_every=None,
-                validation_split=None, train_metric=False, initial_batch=0, ema=None,
+                validation_split=None, train_metric="running", initial_batch=0, ema=None,
                 ema_start="zeros", average=False, final_average=False, clip_norm=None,
                 clip_value=None, sample_weight=None, class_weight=None,
                 initial_average=None):
@@ -80,7 +81,11 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
         if validation_data is not None:
             raise ValueError("validation_split: expected None when validation_data is "
                              f"given, got {validation_split!r}")
-    train_metric = _checks.flag(train_metric, "train_metric")
+    if not (isinstance(train_metric, str) and train_metric == "running"):
+        if isinstance(train_metric, str):
+            raise TypeError(f"train_metric: expected True, False or 'running', got "
+                            f"{train_metric!r}")
+        train_metric = _checks.flag(train_metric, "train_metric")
     shuffle = _checks.flag(shuffle, "shuffle")
     flat = getattr(model, "_flat", None)
     if flat is not None and not flat.flags.writeable:

@@ -63,7 +63,9 @@ class History:
     """Per-epoch training record. ``loss`` is the sample-weighted mean of the epoch's batch
     losses plus the L2 penalty at the epoch's end; ``lr`` the rate the epoch started with;
     ``time`` its wall-clock seconds (training only, validation excluded); ``train_metric``
-    the model's metric (``metric_name``) on the training data, when fit measured it.
+    the model's metric (``metric_name``) on the training data: by default the running one
+    (over the epoch's batches, each before its update), or the end-of-epoch model's with
+    ``fit(train_metric=True)``; None when not measured.
     ``stopped_at``: ``(epoch, batches applied)`` when a callback stopped training within
     an epoch, i.e. ``fit(initial_epoch=epoch, initial_batch=batches)`` resumes it."""
     seed: int = None

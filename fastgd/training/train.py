@@ -33,7 +33,7 @@ from fastgd.training.history import History, NonFiniteLossError, TrainingInterru
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
-        validation_split=None, train_metric=False, initial_batch=0, ema=None,
+        validation_split=None, train_metric="running", initial_batch=0, ema=None,
         ema_start="zeros", average=False, final_average=False, clip_norm=None,
         clip_value=None, sample_weight=None, class_weight=None, initial_average=None,
         comm=None):
@@ -71,8 +71,11 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     (the batches unchanged; what it raises stops fit after the running batch).
     validation_split: a fraction of the rows held out for
     validation instead of ``validation_data``: stratified by class, drawn from ``seed``
-    (the same rows on a resumed run). train_metric: also measure the model's metric on the
-    training rows after each epoch (one more forward pass over them; History.train_metric).
+    (the same rows on a resumed run). train_metric: History.train_metric per epoch --
+    "running" (the default) the model's metric (accuracy; R^2 for a linear output) over
+    the epoch's batches, each measured on the logits its loss was computed from, before
+    its update (Keras' running metric; counted in the C loss pass); True the metric of
+    the end-of-epoch model over all training rows (one more forward pass); False none.
     loss: None (the model's own) or ``f(logits, targets) -> (mean_loss, dL/dlogits)``.
     X may be float32/float64, C- or F-ordered, or a numpy.memmap: batches are gathered
     (and converted to the model's dtype) row by row; X is never copied whole.
@@ -105,13 +108,15 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
         engine = model._engine(min(batch_size, run.n), n_threads)
-        def runner(order, b0, b1, lrs, progress=None):
-            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress)
+        def runner(order, b0, b1, lrs, progress=None, metric=None):
+            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress,
+                                 metric)
     else:
         grad_fn = _custom_loss_grad_fn(model, optimizer, loss) if loss is not None else \
             _engine_grad_fn(model, optimizer, min(batch_size, run.n), n_threads)
-        def runner(order, b0, b1, lrs, progress=None):
-            return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg, progress)
+        def runner(order, b0, b1, lrs, progress=None, metric=None):
+            return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg, progress,
+                                metric)
     with _threads.single_threaded_blas(), _ctrl_c_as_request():
         return run_epochs(run, runner, fast_path=engine_ok, avg=avg)
 
@@ -178,10 +183,12 @@ class _Interrupted(Exception):
         self.cause, self.done, self.loss_sum, self.rows = cause, done, loss_sum, rows
 
 
-def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress=None):
+def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress=None,
+                  metric=None):
     """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch).
     progress: None, or ``progress(batches, rows, loss sum)`` of this chunk, called at the
-    engine's looks for signals."""
+    engine's looks for signals. metric: None, or a float64 array of one value the batches'
+    training-metric terms are added to (reference.mlp.metric_terms)."""
     states = optimizer._group_state
     for group, gstate in zip(optimizer.param_groups, states):
         optimizer._refresh(group, gstate)   # re-validates only an edited group, as step()
@@ -193,7 +200,7 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress=None
         param_delta, None if lrs is None else lrs[b0:b1],
         avg.buf if avg.active else None, avg.engine_mode if avg.active else 0, avg.beta,
         avg.count, run.clip_norm or 0.0, -1.0 if run.clip_value is None else run.clip_value,
-        run.weights, progress)
+        run.weights, progress, metric)
     for gstate, mu in zip(states, mus):
         gstate["step"] += done
         gstate["mu_product"] = mu
@@ -209,9 +216,9 @@ def _engine_grad_fn(model, optimizer, batch_max, n_threads):
     engine = model._engine(batch_max, n_threads)
     grads = _in_optimizer_order(model, optimizer, model._grads)
 
-    def grad_fn(Xb, targets, wb=None):
+    def grad_fn(Xb, targets, wb=None, metric=None):
         labels, Y = (targets, None) if model.output == "softmax" else (None, targets)
-        return engine.loss_and_grads(Xb, labels, Y, wb), grads
+        return engine.loss_and_grads(Xb, labels, Y, wb, metric), grads
     return grad_fn
 
 
@@ -223,9 +230,12 @@ def _in_optimizer_order(model, optimizer, grads):
 
 
 def _custom_loss_grad_fn(model, optimizer, loss):
-    def grad_fn(Xb, targets):
+    def grad_fn(Xb, targets, metric=None):
         params = model.parameters()
         logits, inputs = ref.forward(params, Xb, model.activation)
+        if metric is not None:
+            labels, Y = (targets, None) if model.output == "softmax" else (None, targets)
+            metric[0] += ref.metric_terms(logits, labels, Y, model.output)
         value, dlogits = loss(logits, targets)
         grads = ref.backward(params, inputs, np.asarray(dlogits, model.dtype),
                              model.activation, model.alpha)
@@ -233,9 +243,11 @@ def _custom_loss_grad_fn(model, optimizer, loss):
     return grad_fn
 
 
-def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg, progress=None):
+def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg, progress=None,
+                 metric=None):
     """Batches [b0, b1) as a per-batch Python loop (the fallback). progress: as the
-    engine's, called after a batch once the engine's poll interval has passed."""
+    engine's, called after a batch once the engine's poll interval has passed; metric:
+    as the engine's."""
     loss_sum, rows, bs, applied = 0.0, 0, run.batch_size, 0
     interval = _engine.poll_interval()
     next_report = time.perf_counter() + interval
@@ -251,8 +263,9 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg, progress=None
             # model); NumPy's overflow warnings, raised as errors under -W error, would
             # skip the restore.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, grads = grad_fn(Xb, targets) if run.weights is None else \
-                    grad_fn(Xb, targets, np.ascontiguousarray(run.weights[idx]))
+                loss, grads = grad_fn(Xb, targets, metric=metric) if run.weights is None \
+                    else grad_fn(Xb, targets, np.ascontiguousarray(run.weights[idx]),
+                                 metric=metric)
                 if not math.isfinite(loss):
                     return loss_sum, rows, b
                 if run.clip_norm is not None or run.clip_value is not None:
@@ -325,17 +338,18 @@ def _epochs(run, runner, history, nb, every, avg, watchers=()):
         lrs = batch_lrs(schedule, nb - start)
         lrs = None if lrs is None else [None] * start + lrs
         loss_sum, rows, bad, stop, seconds, b1 = 0.0, 0, -1, False, 0.0, start
+        # the running training metric's terms, summed by the loss pass (C or fallback)
+        metric = np.zeros(1) if run.train_metric == "running" else None
         pending = None   # a signal in the epoch's last batch: finish the epoch, then raise
         for b0 in range(start, nb, every or max(nb, 1)):
             b1 = min(nb, b0 + (every or nb))
             t0 = time.perf_counter()
             try:
+                extra = {} if metric is None else {"metric": metric}
                 if watchers:
-                    report = _progress_report(watchers, epoch, nb, lr, b0, loss_sum, rows,
-                                              seconds - t0)
-                    part_loss, part_rows, bad = runner(order, b0, b1, lrs, report)
-                else:
-                    part_loss, part_rows, bad = runner(order, b0, b1, lrs)
+                    extra["progress"] = _progress_report(watchers, epoch, nb, lr, b0,
+                                                         loss_sum, rows, seconds - t0)
+                part_loss, part_rows, bad = runner(order, b0, b1, lrs, **extra)
             except _Interrupted as stopped:
                 if b0 + stopped.done < nb:
                     seconds += time.perf_counter() - t0
@@ -378,7 +392,12 @@ def _epochs(run, runner, history, nb, every, avg, watchers=()):
             history.stopped_at = (epoch, b1)
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(model.parameters(), model.alpha)}
-        if run.train_metric:
+        if metric is not None:
+            seen = order[start * run.batch_size:start * run.batch_size + rows]
+            logs["train_metric"] = ref.running_metric(
+                float(metric[0]), rows, run.Y[seen] if model.output == "linear" else None,
+                model.output, model.layer_sizes[-1])
+        elif run.train_metric:
             logs["train_metric"] = _train_metric(run)
         if run.val is not None:   # one forward pass gives both; averaged weights if kept
             evaluated = (avg.as_model(model) if avg.active else None) or model
