@@ -12,10 +12,9 @@ its per-call Python), timed by the calling thread's CPU time (``time.thread_time
 thread, so the C loop runs in it): on this shared 2-vCPU host wall time mostly measures
 the neighbours (a first run on wall time gave per-round ratios spread 0.5-2.4 for
 identical work), and what the polling costs is CPU time. Wall time is reported too. Each
-round runs every contender once per case in a rotated order; a ratio is per round, its
-median, interquartile range and min-max are over the rounds. Each contender keeps its own
-model, and since none of them changes a bit of training, they follow one trajectory.
-Adam, float32.
+round runs every contender once per case in a rotated order, all on the case's one model
+and engine (none of them changes a bit of training); a ratio is per round, its median,
+interquartile range and min-max are over the rounds. Adam, float32.
 """
 import argparse
 import io
@@ -56,35 +55,35 @@ def _data(sizes, n):
             rng.integers(0, sizes[-1], n))
 
 
-class Contender:
-    """One model + optimizer trained an epoch at a time under one setting."""
+class Case:
+    """One model, optimizer and engine, trained an epoch at a time under any contender's
+    setting: every contender runs on the same buffers, so no contender is favoured by where
+    its arrays happen to lie (separate models per contender measured systematic
+    differences of up to ~8% between identical settings)."""
 
-    def __init__(self, sizes, X, y, batch, kind):
+    def __init__(self, sizes, X, y, batch):
         self.model = fastgd.MLP(sizes, seed=0)
         self.opt = fastgd.Adam(self.model.parameters(), lr=1e-3)
-        self.kind, self.batch = kind, batch
         self.run = prepare_fit(self.model, X, y, self.opt, epochs=1, batch_size=batch,
                                seed=1, train_metric=False)
         self.engine = self.model._engine(min(batch, len(X)), 1)
         self.avg = WeightAverage(self.run)
         self.nb = batching.n_batches(len(X), batch, False)
         self.order = batching.epoch_order(len(X), 1, 0)
-        self.bar = None
-        if kind == "bar":
-            self.bar = ProgressBar(stream=io.StringIO(), enabled=True)
-            self.bar.set_context(self.model, self.opt, epochs=1, n_batches=self.nb,
-                                 initial_epoch=0)
+        self.bar = ProgressBar(stream=io.StringIO(), enabled=True)
+        self.bar.set_context(self.model, self.opt, epochs=1, n_batches=self.nb,
+                             initial_epoch=0)
 
-    def epoch(self):
-        """(thread CPU seconds, wall seconds) of one epoch."""
+    def epoch(self, kind):
+        """(thread CPU seconds, wall seconds) of one epoch under contender ``kind``."""
         extra = {}
-        if self.bar is not None:
+        if kind == "bar":
             self.bar._done = 0
             extra["progress"] = _train._progress_report([self.bar], 0, self.nb, 1e-3, 0,
                                                         0.0, 0, 0.0)
-        if self.kind == "metric":
+        if kind == "metric":
             extra["metric"] = np.zeros(1)
-        _engine.set_poll_interval(0.0 if self.kind == "off" else DEFAULT_POLL)
+        _engine.set_poll_interval(0.0 if kind == "off" else DEFAULT_POLL)
         try:
             c0, w0 = time.thread_time(), time.perf_counter()
             _train._engine_epoch(self.engine, self.run, self.opt, self.order, 0, self.nb,
@@ -99,18 +98,18 @@ def measure(rounds, log):
     out, setups = {}, []
     for name, sizes, n, batch in CASES:
         X, y = _data(sizes, n)
-        cs = {k: Contender(sizes, X, y, batch, k) for k in CONTENDERS}
-        for c in cs.values():
-            c.epoch()                      # warm-up: caches, page faults
+        case = Case(sizes, X, y, batch)
+        for k in CONTENDERS:
+            case.epoch(k)                  # warm-up: caches, page faults
         key = (name, n, batch)
-        setups.append((key, cs))
-        out[key] = {"cpu": {k: [] for k in cs}, "wall": {k: [] for k in cs}}
+        setups.append((key, case))
+        out[key] = {"cpu": {k: [] for k in CONTENDERS}, "wall": {k: [] for k in CONTENDERS}}
     for r in range(rounds):
-        for key, cs in setups:
-            names = list(cs)
+        for key, case in setups:
+            names = list(CONTENDERS)
             names = names[r % len(names):] + names[:r % len(names)]
             for k in names:
-                cpu, wall = cs[k].epoch()
+                cpu, wall = case.epoch(k)
                 out[key]["cpu"][k].append(cpu)
                 out[key]["wall"][k].append(wall)
         if log and (r + 1) % 10 == 0:
