@@ -19,7 +19,7 @@ from fastgd import datasets
 SIZES = [784, 256, 128, 10]
 _W = [a * b for a, b in zip(SIZES[:-1], SIZES[1:])]
 FLOP_PER_SAMPLE = 2 * sum(_W) + 2 * sum(_W) + 2 * sum(_W[1:])
-IMPLS = ["fastgd", "reference", "torch", "torch-dataloader", "sklearn"]
+IMPLS = ["fastgd", "fastgd-flush", "reference", "torch", "torch-dataloader", "sklearn", "jax"]
 
 
 def bench_threads():
@@ -32,7 +32,8 @@ def make_data(n, seed=0):
 
 def unavailable(impl):
     """Why ``impl`` cannot run here, or None."""
-    mod = {"torch": "torch", "torch-dataloader": "torch", "sklearn": "sklearn"}.get(impl)
+    mod = {"torch": "torch", "torch-dataloader": "torch", "sklearn": "sklearn",
+           "jax": "optax"}.get(impl)
     if mod is None:
         return None
     try:
@@ -52,6 +53,14 @@ class Trainer:
     def _setup_fastgd(self, seed):
         self.model = fastgd.MLP(SIZES, seed=seed)
         self.opt = fastgd.Adam(self.model.parameters())
+
+    def _setup_fastgd_flush(self, seed):
+        """fastgd with flush_subnormal_state=True (JAX/XLA flushes subnormals on CPU)."""
+        self.model = fastgd.MLP(SIZES, seed=seed)
+        self.opt = fastgd.Adam(self.model.parameters(), flush_subnormal_state=True)
+
+    def _epoch_fastgd_flush(self):
+        return self._epoch_fastgd()
 
     def _setup_reference(self, seed):
         self.model = fastgd.MLP(SIZES, seed=seed)
@@ -122,6 +131,60 @@ class Trainer:
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.clf.fit(self.X, self.y)      # warm_start + max_iter=1: one more epoch
         return float(self.clf.loss_)
+
+    # ------------------------------------------------------------------ JAX
+    def _setup_jax(self, seed):
+        """The epoch as one jit-compiled ``lax.scan`` over its batches, optax Adam with
+        torch's defaults; XLA held to n_threads threads (its flags are read when jax is
+        first imported, so they are set here if it is not loaded yet). The last partial
+        batch is dropped (scan needs equal batches): at most bs - 1 samples of 60 000."""
+        import sys
+        if "jax" not in sys.modules:
+            os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen="
+                                  f"{'false' if self.n_threads == 1 else 'true'} "
+                                  f"intra_op_parallelism_threads={self.n_threads}")
+        import jax
+        import jax.numpy as jnp
+        import optax
+        keys = jax.random.split(jax.random.PRNGKey(seed), len(SIZES) - 1)
+        self.jparams = []
+        for k, (a, b) in zip(keys, zip(SIZES[:-1], SIZES[1:])):
+            bound = 1.0 / np.sqrt(a)      # torch.nn.Linear's uniform bound
+            kw, kb = jax.random.split(k)
+            self.jparams.append((jax.random.uniform(kw, (a, b), jnp.float32, -bound, bound),
+                                 jax.random.uniform(kb, (b,), jnp.float32, -bound, bound)))
+        opt = optax.adam(1e-3, b1=0.9, b2=0.999, eps=1e-8)
+        self.jopt_state = opt.init(self.jparams)
+
+        def loss_fn(params, xb, yb):
+            h = xb
+            for i, (w, b) in enumerate(params):
+                h = h @ w + b
+                if i < len(params) - 1:
+                    h = jax.nn.relu(h)
+            return optax.softmax_cross_entropy_with_integer_labels(h, yb).mean()
+
+        def step(carry, batch):
+            params, state = carry
+            loss, grads = jax.value_and_grad(loss_fn)(params, *batch)
+            updates, state = opt.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), loss
+
+        @jax.jit
+        def epoch(params, state, xs, ys):
+            (params, state), losses = jax.lax.scan(step, (params, state), (xs, ys))
+            return params, state, losses.mean()
+
+        self.jepoch, self.jnp = epoch, jnp
+        self.jrng = np.random.default_rng(seed)
+
+    def _epoch_jax(self):
+        nb = len(self.y) // self.bs
+        order = self.jrng.permutation(len(self.y))[:nb * self.bs]
+        xs = self.jnp.asarray(self.X[order].reshape(nb, self.bs, -1))
+        ys = self.jnp.asarray(self.y[order].reshape(nb, self.bs).astype(np.int32))
+        self.jparams, self.jopt_state, loss = self.jepoch(self.jparams, self.jopt_state, xs, ys)
+        return float(loss)      # waits for the result
 
     # ------------------------------------------------------------------ the call
     def epoch(self):

@@ -4,7 +4,7 @@ and the accuracy both reach.
     python benchmarks/report_sklearn.py [--threads 1 2] [--repeats 3] [--out FILE]
 
 Speed: each case fits both estimators ``--repeats`` times, interleaved (fastgd, scikit-learn,
-fastgd, ...), and keeps each one's median; the ratio is read within one run. Both run a
+fastgd, ...), and keeps each one's median (and its range); the ratio is read within one run. Both run a
 fixed number of epochs (``tol=0``, ``n_iter_no_change=max_iter``) so they do the same work;
 scikit-learn's BLAS is limited to the same thread count with threadpoolctl (its only
 threads), fastgd gets ``n_threads``. Accuracy: default parameters but ``random_state``
@@ -93,7 +93,8 @@ def speed(threads, repeats, skip=()):
             t_sk.append(timed_fit(b, X, y, threads))
             iters = (a.n_iter_, b.n_iter_)
         fg, sk = statistics.median(t_fg), statistics.median(t_sk)
-        rows.append((threads, name, fg, sk, sk / fg, iters))
+        spread = (min(t_fg), max(t_fg), min(t_sk), max(t_sk))
+        rows.append((threads, name, fg, sk, sk / fg, iters, spread))
         print(f"{threads} thr  {name}: fastgd {fg:.3f}s  scikit-learn {sk:.3f}s  "
               f"{sk / fg:.1f}x  (iterations {iters})", flush=True)
     return rows
@@ -147,11 +148,12 @@ def main(argv=None):
              f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}", "",
              "Whole `fit` calls, same parameters and thread count; median of "
              f"{args.repeats} interleaved repeats.", "",
-             "| threads | case | fastgd s | scikit-learn s | × scikit-learn | iterations (fastgd, sklearn) |",
-             "|---:|---|---:|---:|---:|---|"]
+             "| threads | case | fastgd s | (min-max) | scikit-learn s | (min-max) | × scikit-learn | iterations (fastgd, sklearn) |",
+             "|---:|---|---:|---|---:|---|---:|---|"]
     for t in args.threads:
-        for thr, name, fg, sk, ratio, iters in speed(t, args.repeats, args.skip):
-            lines.append(f"| {thr} | {name} | {fg:.3f} | {sk:.3f} | {ratio:.1f}× | {iters} |")
+        for thr, name, fg, sk, ratio, iters, (a, b, c, d) in speed(t, args.repeats, args.skip):
+            lines.append(f"| {thr} | {name} | {fg:.3f} | {a:.3f}-{b:.3f} | {sk:.3f} | "
+                         f"{c:.3f}-{d:.3f} | {ratio:.1f}× | {iters} |")
     if not args.no_accuracy:
         lines += ["", "Held-out score, default parameters (adam unless said), median of 3 "
                   "seeds; epochs run (median) under each one's own stopping rule.", "",

@@ -32,11 +32,12 @@ import _train_cases as cases  # noqa: E402
 
 SAMPLES = {1: 3_000, 32: 60_000, 128: 60_000, 1024: 60_000}
 SLOW_SAMPLES = {1: 1_000, 32: 20_000, 128: 60_000, 1024: 60_000}   # per-batch Python peers
+FAST = ("fastgd", "fastgd-flush", "jax")   # whole epochs in compiled code
 
 
 def one(impl, bs, threads, rounds):
     """Samples/s of ``impl`` at batch ``bs`` (run in a child process by measure)."""
-    n = SAMPLES[bs] if impl == "fastgd" else SLOW_SAMPLES[bs]
+    n = SAMPLES[bs] if impl in FAST else SLOW_SAMPLES[bs]
     X, y = cases.make_data(n)
     trainer = cases.Trainer(impl, X, y, bs, threads)
     trainer.epoch()                                   # warm-up

@@ -39,6 +39,7 @@ def _mnist_like(n):
 CASES = {
     "digits-adam-200": (_digits, dict(solver="adam", max_iter=20)),
     "digits-adam-32": (_digits, dict(solver="adam", max_iter=10, batch_size=32)),
+    "digits-sgd-200": (_digits, dict(solver="sgd", max_iter=20)),
     "digits-lbfgs": (_digits, dict(solver="lbfgs", max_iter=50)),
     "mnist-sized-adam-200": (lambda: _mnist_like(60_000), dict(solver="adam", max_iter=2)),
 }

@@ -7,7 +7,7 @@ static inline REAL FG_SUFFIX(fg_sigmoid)(REAL z) {
 }
 
 /* z[r, :] = act(z[r, :] + b) for rows [r0, r1); z is (rows x n), row-major. */
-static void FG_SUFFIX(fg_bias_act)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+FG_CLONES static void FG_SUFFIX(fg_bias_act)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
                                    REAL *restrict z, const REAL *restrict b,
                                    fg_activation act) {
     const REAL slope = (REAL)FG_LEAKY_SLOPE;
@@ -35,7 +35,7 @@ static void FG_SUFFIX(fg_bias_act)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
 
 /* d[r, :] = d[r, :] * act'(a[r, :]): turns dL/dA (in d) into dL/dZ, in place; a holds the
  * activation's outputs. */
-static void FG_SUFFIX(fg_act_backward)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+FG_CLONES static void FG_SUFFIX(fg_act_backward)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
                                        const REAL *restrict a, REAL *restrict d,
                                        fg_activation act) {
     const REAL slope = (REAL)FG_LEAKY_SLOPE;
@@ -69,7 +69,7 @@ static void FG_SUFFIX(fg_act_backward)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
  * (mirrors reference.mlp.metric_terms): softmax 1 if the first largest logit is the
  * label's, else 0; sigmoid the count of outputs with (z > 0) == (y > 0.5); linear the
  * squared error summed over outputs. mirrors reference.mlp.data_loss_and_dlogits */
-static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+FG_CLONES static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
                                         REAL *restrict z, const REAL *restrict b,
                                         const int64_t *restrict labels,
                                         const REAL *restrict targets, fg_output out,
@@ -152,7 +152,7 @@ static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
 
 /* db[k] = sum over rows of d[r, k] for the columns [0, n) of a block with row stride ld,
  * rows in order (as numpy's axis-0 sum). */
-static void FG_SUFFIX(fg_col_sums)(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
+FG_CLONES static void FG_SUFFIX(fg_col_sums)(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
                                    const REAL *restrict d, REAL *restrict db) {
     for (ptrdiff_t k = 0; k < n; k++) db[k] = 0;
     for (ptrdiff_t r = 0; r < rows; r++) {
@@ -162,7 +162,7 @@ static void FG_SUFFIX(fg_col_sums)(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
 }
 
 /* dw += alpha * w over a (rows x n) block with row stride ld (the L2 penalty's gradient). */
-static void FG_SUFFIX(fg_add_scaled)(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
+FG_CLONES static void FG_SUFFIX(fg_add_scaled)(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
                                      REAL *restrict dw, const REAL *restrict w, REAL alpha) {
     for (ptrdiff_t r = 0; r < rows; r++)
         for (ptrdiff_t k = 0; k < n; k++) dw[r * ld + k] = dw[r * ld + k] + alpha * w[r * ld + k];
@@ -170,7 +170,7 @@ static void FG_SUFFIX(fg_add_scaled)(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,
 
 /* c[i + j*ldc] = a[i*inca] * b[j*incb]: a GEMM with k = 1 (a batch of one row), which BLAS
  * would run by packing both operands first -- at batch 1 the packing was 19% of the time. */
-static void FG_SUFFIX(fg_outer)(ptrdiff_t m, ptrdiff_t n, const REAL *restrict a,
+FG_CLONES static void FG_SUFFIX(fg_outer)(ptrdiff_t m, ptrdiff_t n, const REAL *restrict a,
                                 ptrdiff_t inca, const REAL *restrict b, ptrdiff_t incb,
                                 REAL *restrict c, ptrdiff_t ldc) {
     for (ptrdiff_t j = 0; j < n; j++) {
@@ -187,7 +187,7 @@ static void FG_SUFFIX(fg_outer)(ptrdiff_t m, ptrdiff_t n, const REAL *restrict a
  * block's share of a one-row product x @ W, summed row after row. It is the order in which
  * fg_apply_outer sums the next row's product while it updates W, so the two agree bit for
  * bit; a batch-1 forward always sums this way, whichever of the two computes it. */
-static void FG_SUFFIX(fg_accumulate_rows)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
+FG_CLONES static void FG_SUFFIX(fg_accumulate_rows)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n,
                                           const REAL *restrict x, const REAL *restrict w,
                                           REAL *restrict acc) {
     for (ptrdiff_t i = r0; i < r1; i++) {
@@ -198,7 +198,7 @@ static void FG_SUFFIX(fg_accumulate_rows)(ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t 
 }
 
 /* out = parts[0] + parts[1] + ... + parts[blocks - 1], each part n wide, in block order. */
-static void FG_SUFFIX(fg_sum_blocks)(ptrdiff_t blocks, ptrdiff_t n, const REAL *restrict parts,
+FG_CLONES static void FG_SUFFIX(fg_sum_blocks)(ptrdiff_t blocks, ptrdiff_t n, const REAL *restrict parts,
                                      REAL *restrict out) {
     for (ptrdiff_t k = 0; k < n; k++) out[k] = parts[k];
     for (ptrdiff_t j = 1; j < blocks; j++)

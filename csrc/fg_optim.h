@@ -15,6 +15,7 @@
 #ifndef FG_OPTIM_H
 #define FG_OPTIM_H
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,10 @@ typedef struct {
     double denom_scale;            /* Adam: sqrt(1 - beta2^t); NAdam: 1 - beta2^t */
     double decay_factor;           /* decoupled weight decay: 1 - lr*wd, else exactly 1 */
     double grad_sign;              /* -1 with maximize, else 1 (both exact) */
+    /* last, so code built against the earlier layout still reads every field before it
+     * (benchmarks/report_adam_ab.py runs an earlier engine beside this one) */
+    int flush_subnormal_state;     /* state below the smallest normal stored as +0 */
+    double denom_recip;            /* 1 / (double)(float)denom_scale: float kernels' fg_div_step */
 } fg_step;
 
 /* Each rule's per-step scalars (fg_<rule>_prepare) sit right above its loop in
@@ -62,21 +67,33 @@ typedef struct {
 #define FG_FIRST_PASS 1
 #define REAL float
 #define FG_SQRT sqrtf
+#define FG_FABS fabsf
+#define FG_TINY FLT_MIN            /* the smallest normal float */
 #define FG_SUFFIX(name) name##_f32
+#define FG_QUOTIENT_IN_DOUBLE 1    /* see fg_div_step in fg_optim_impl.h */
 #include "fg_optim_impl.h"
 #undef REAL
 #undef FG_SQRT
+#undef FG_FABS
+#undef FG_TINY
 #undef FG_SUFFIX
+#undef FG_QUOTIENT_IN_DOUBLE
 
 #undef FG_FIRST_PASS
 #define FG_FIRST_PASS 0
 #define REAL double
 #define FG_SQRT sqrt
+#define FG_FABS fabs
+#define FG_TINY DBL_MIN
 #define FG_SUFFIX(name) name##_f64
+#define FG_QUOTIENT_IN_DOUBLE 0
 #include "fg_optim_impl.h"
 #undef REAL
 #undef FG_SQRT
+#undef FG_FABS
+#undef FG_TINY
 #undef FG_SUFFIX
+#undef FG_QUOTIENT_IN_DOUBLE
 #undef FG_FIRST_PASS
 
 /* The step's scalars, in double, once per step: mirrors the scalar parts of
@@ -98,6 +115,8 @@ static inline void fg_prepare(fg_step *s) {
     case FG_RADAM: fg_radam_prepare(s); break;
     default: break;   /* SGD, RMSprop, Adadelta: lr as it is */
     }
+    /* once per step, not per call: fg_apply_outer calls a rule once per weight row */
+    s->denom_recip = 1.0 / (double)(float)s->denom_scale;
 }
 
 #endif /* FG_OPTIM_H */

@@ -3,9 +3,24 @@
  * fastgd/reference/optim.py term for term; keep the two in step. The branches test
  * per-step constants, which the compiler hoists out of the loops (-funswitch-loops). */
 
+/* mirrors reference.optim.flush_subnormal: with the option on (flush, a compile-time
+ * constant of every body below), a state value whose magnitude is below the smallest
+ * normal is stored as +0; the step's own update has used it unflushed. NaN compares false
+ * and is kept. One compare and blend per stored value, on values already in registers. */
+static FG_INLINE REAL FG_SUFFIX(fg_keep)(REAL x, const int flush) {
+    return (flush && FG_FABS(x) < FG_TINY) ? (REAL)0 : x;
+}
+#define FG_KEEP(x) FG_SUFFIX(fg_keep)((x), flush)
+
+/* Every rule's body takes flush as a constant: called once with 0 and once with 1, so the
+ * default (off) loop is the loop it was before the option existed. */
+#define FG_WITH_FLUSH(s, call_0, call_1) \
+    do { if ((s)->flush_subnormal_state) { call_1; } else { call_0; } } while (0)
+
 /* mirrors reference.optim.sgd_step */
-static FG_INLINE void FG_SUFFIX(fg_sgd)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
-                              const REAL *restrict g, REAL *restrict buf) {
+static FG_INLINE void FG_SUFFIX(fg_sgd_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                             const REAL *restrict g, REAL *restrict buf,
+                                             const int flush) {
     const REAL lr = (REAL)s->lr, mu = (REAL)s->momentum, wd = (REAL)s->weight_decay;
     const REAL damp = (REAL)(1.0 - s->dampening);
     const int has_wd = s->weight_decay != 0.0, maximize = s->maximize;
@@ -21,7 +36,7 @@ static FG_INLINE void FG_SUFFIX(fg_sgd)(const fg_step *s, ptrdiff_t n, REAL *res
             REAL gi = maximize ? -g[i] : g[i];
             if (has_wd) gi = gi + wd * p[i];
             const REAL b = mu * buf[i] - lr * gi;
-            buf[i] = b;
+            buf[i] = FG_KEEP(b);
             p[i] = nesterov ? p[i] + (mu * b - lr * gi) : p[i] + b;
         }
     } else {
@@ -29,10 +44,16 @@ static FG_INLINE void FG_SUFFIX(fg_sgd)(const fg_step *s, ptrdiff_t n, REAL *res
             REAL gi = maximize ? -g[i] : g[i];
             if (has_wd) gi = gi + wd * p[i];
             const REAL b = first ? gi : mu * buf[i] + damp * gi;
-            buf[i] = b;
+            buf[i] = FG_KEEP(b);
             p[i] = nesterov ? p[i] - lr * (gi + mu * b) : p[i] - lr * b;
         }
     }
+}
+
+static FG_INLINE void FG_SUFFIX(fg_sgd)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                        const REAL *restrict g, REAL *restrict buf) {
+    FG_WITH_FLUSH(s, FG_SUFFIX(fg_sgd_body)(s, n, p, g, buf, 0),
+                  FG_SUFFIX(fg_sgd_body)(s, n, p, g, buf, 1));
 }
 
 #if FG_FIRST_PASS
@@ -42,16 +63,55 @@ static inline void fg_momentum_prepare(fg_step *s) {
 #endif
 
 /* mirrors reference.optim.momentum_step */
-static FG_INLINE void FG_SUFFIX(fg_momentum)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
-                                   const REAL *restrict g, REAL *restrict v) {
+static FG_INLINE void FG_SUFFIX(fg_momentum_body)(const fg_step *s, ptrdiff_t n,
+                                                  REAL *restrict p, const REAL *restrict g,
+                                                  REAL *restrict v, const int flush) {
     const REAL beta = (REAL)s->momentum, c = (REAL)(1.0 - s->momentum);
     const REAL scale = (REAL)s->step_size;
     const int first = s->first_step;
     for (ptrdiff_t i = 0; i < n; i++) {
         const REAL vi = first ? g[i] : beta * v[i] + c * g[i];
-        v[i] = vi;
+        v[i] = FG_KEEP(vi);
         p[i] = p[i] - scale * vi;
     }
+}
+
+static FG_INLINE void FG_SUFFIX(fg_momentum)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                             const REAL *restrict g, REAL *restrict v) {
+    FG_WITH_FLUSH(s, FG_SUFFIX(fg_momentum_body)(s, n, p, g, v, 0),
+                  FG_SUFFIX(fg_momentum_body)(s, n, p, g, v, 1));
+}
+
+/* x / d for a divisor d fixed for the whole step (Adam's sqrt(1 - beta2^t)), correctly
+ * rounded -- the bits of the true division -- with a multiplication in place of the
+ * division. float: x * RN_double(1/d), rounded to double and then to float. Proof that
+ * this is RN_float(x/d) for every float x >= 0 (and inf, NaN) and every float d > 0:
+ * the double result is x/d (1 + e) with |e| <= 2^-53 + 2^-53 + 2^-106 < 2^-51. A quotient
+ * of two floats is never a float midpoint and keeps a relative distance of at least
+ * 2^-49 from every one (x - m*d is a non-zero multiple of ulp(m)*ulp(d)/2, both 24-bit
+ * significands; with a subnormal x the grid is 2^-149 and the distance at least 2^-174
+ * absolute, against an error <= 2^-51 * 2^-126): so the double lies on the same side of
+ * every midpoint and of the overflow threshold as x/d, and rounds to the same float. The
+ * double product neither overflows nor underflows (|x| < 2^128, 1/d < 2^150).
+ * tests/test_optim_division.py checks it over every significand for the divisors of the
+ * first steps. double has no wider type here and an exact correction needs an FMA (not
+ * in the SSE2 baseline nor implied by the avx2 clone) or a Dekker product (~17 flops,
+ * dearer than the division), so float64 keeps the division. recip = 1.0 / (double)d. */
+static FG_INLINE REAL FG_SUFFIX(fg_div_step)(REAL x, REAL d, double recip) {
+#if FG_QUOTIENT_IN_DOUBLE
+    (void)d;
+    return (REAL)((double)x * recip);
+#else
+    (void)recip;
+    return x / d;
+#endif
+}
+
+/* The helper alone over an array, for the exhaustive tests (same clones as fg_apply). */
+FG_CLONES static void FG_SUFFIX(fg_div_step_array)(ptrdiff_t n, const REAL *restrict x,
+                                                   REAL d, REAL *restrict out) {
+    const double recip = 1.0 / (double)d;
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = FG_SUFFIX(fg_div_step)(x[i], d, recip);
 }
 
 #if FG_FIRST_PASS
@@ -72,43 +132,58 @@ static inline void fg_adam_prepare(fg_step *s) {
  * change which arrays are touched (amsgrad) or add a term (L2) are compile-time constants
  * of the body, so each combination is its own branch-free, vectorised loop; maximize,
  * decoupled decay and epsilon-hat are exact multiplications/divisions by +-1 or 1 (see
- * fg_prepare), so they need no branch at all. */
+ * fg_prepare), so they need no branch at all.
+ * outer (for fg_apply_outer): the gradient is ar * g[i] (g is the row's dz), made here
+ * instead of in a buffer; sum_next: also acc[i] += xr * p_new[i] (the look-ahead forward).
+ * Each is the same product or sum the separate loops compute, so the bits are the same;
+ * in one loop they run under the divider's latency instead of after it. */
 static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                               const REAL *restrict g, REAL *restrict m,
                                               REAL *restrict v, REAL *restrict vmax,
-                                              const int amsgrad, const int l2) {
+                                              const int amsgrad, const int l2,
+                                              const int flush, const REAL ar,
+                                              REAL *restrict acc, const REAL xr,
+                                              const int outer, const int sum_next) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
     const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL step_size = (REAL)s->step_size, denom_scale = (REAL)s->denom_scale;
     const REAL decay = (REAL)s->decay_factor, sign = (REAL)s->grad_sign;
+    const double recip = s->denom_recip;
     for (ptrdiff_t i = 0; i < n; i++) {
         const REAL pi = p[i] * decay;
-        REAL gi = g[i] * sign;
+        REAL gi = (outer ? ar * g[i] : g[i]) * sign;
         if (l2) gi = gi + wd * pi;
         const REAL mi = b1 * m[i] + c1 * gi;
         REAL vi = b2 * v[i] + c2 * (gi * gi);
-        m[i] = mi;
-        v[i] = vi;
+        m[i] = FG_KEEP(mi);
+        v[i] = FG_KEEP(vi);
         if (amsgrad) {
             /* np.maximum's NaN rule: a NaN on either side is kept */
             vi = (vmax[i] > vi || vmax[i] != vmax[i]) ? vmax[i] : vi;
-            vmax[i] = vi;
+            vmax[i] = FG_KEEP(vi);
         }
-        p[i] = pi - step_size * (mi / (FG_SQRT(vi) / denom_scale + eps));
+        const REAL scaled = FG_SUFFIX(fg_div_step)(FG_SQRT(vi), denom_scale, recip);
+        const REAL pn = pi - step_size * (mi / (scaled + eps));
+        p[i] = pn;
+        if (sum_next) acc[i] = acc[i] + xr * pn;
     }
 }
 
 static FG_INLINE void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                const REAL *restrict g, REAL *restrict m, REAL *restrict v,
                                REAL *restrict vmax) {
-    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
-    if (s->amsgrad) {
-        if (l2) FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1);
-        else FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0);
-    } else {
-        if (l2) FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1);
-        else FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0);
+    const int a = s->amsgrad != 0, w = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
+    const int f = s->flush_subnormal_state != 0;
+    switch (a * 4 + w * 2 + f) {
+    case 0: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0, 0, 0, NULL, 0, 0, 0); break;
+    case 1: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0, 1, 0, NULL, 0, 0, 0); break;
+    case 2: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1, 0, 0, NULL, 0, 0, 0); break;
+    case 3: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1, 1, 0, NULL, 0, 0, 0); break;
+    case 4: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0, 0, 0, NULL, 0, 0, 0); break;
+    case 5: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0, 1, 0, NULL, 0, 0, 0); break;
+    case 6: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1, 0, 0, NULL, 0, 0, 0); break;
+    default: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1, 1, 0, NULL, 0, 0, 0); break;
     }
 }
 
@@ -119,7 +194,7 @@ static FG_INLINE void FG_SUFFIX(fg_rmsprop_body)(const fg_step *s, ptrdiff_t n, 
                                                  const REAL *restrict g, REAL *restrict sq,
                                                  REAL *restrict gavg, REAL *restrict buf,
                                                  const int centered, const int has_mu,
-                                                 const int has_wd) {
+                                                 const int has_wd, const int flush) {
     const REAL alpha = (REAL)s->beta2, c = (REAL)(1.0 - s->beta2);
     const REAL wd = (REAL)s->weight_decay, lr = (REAL)s->lr, mu = (REAL)s->momentum;
     const REAL eps_in = s->eps_inside_sqrt ? (REAL)s->eps : (REAL)0;
@@ -128,17 +203,17 @@ static FG_INLINE void FG_SUFFIX(fg_rmsprop_body)(const fg_step *s, ptrdiff_t n, 
         REAL gi = g[i];
         if (has_wd) gi = gi + wd * p[i];
         const REAL si = alpha * sq[i] + c * (gi * gi);
-        sq[i] = si;
+        sq[i] = FG_KEEP(si);
         REAL var = si;
         if (centered) {
             const REAL ai = alpha * gavg[i] + c * gi;
-            gavg[i] = ai;
+            gavg[i] = FG_KEEP(ai);
             var = si - ai * ai;
         }
         const REAL denom = FG_SQRT(var + eps_in) + eps_out;
         if (has_mu) {
             const REAL bi = mu * buf[i] + gi / denom;
-            buf[i] = bi;
+            buf[i] = FG_KEEP(bi);
             p[i] = p[i] - lr * bi;
         } else {
             p[i] = p[i] - lr * (gi / denom);
@@ -147,7 +222,8 @@ static FG_INLINE void FG_SUFFIX(fg_rmsprop_body)(const fg_step *s, ptrdiff_t n, 
 }
 
 #define FG_RMSPROP_CALL(C, M, W) \
-    FG_SUFFIX(fg_rmsprop_body)(s, n, p, g, sq, gavg, buf, C, M, W)
+    FG_WITH_FLUSH(s, FG_SUFFIX(fg_rmsprop_body)(s, n, p, g, sq, gavg, buf, C, M, W, 0), \
+                  FG_SUFFIX(fg_rmsprop_body)(s, n, p, g, sq, gavg, buf, C, M, W, 1))
 
 static FG_INLINE void FG_SUFFIX(fg_rmsprop)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                   const REAL *restrict g, REAL *restrict sq,
@@ -173,8 +249,9 @@ static inline void fg_adagrad_prepare(fg_step *s) {
 #endif
 
 /* mirrors reference.optim.adagrad_step */
-static FG_INLINE void FG_SUFFIX(fg_adagrad)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
-                                  const REAL *restrict g, REAL *restrict sum) {
+static FG_INLINE void FG_SUFFIX(fg_adagrad_body)(const fg_step *s, ptrdiff_t n,
+                                                 REAL *restrict p, const REAL *restrict g,
+                                                 REAL *restrict sum, const int flush) {
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL clr = (REAL)s->step_size;
     const int has_wd = s->weight_decay != 0.0;
@@ -182,15 +259,22 @@ static FG_INLINE void FG_SUFFIX(fg_adagrad)(const fg_step *s, ptrdiff_t n, REAL 
         REAL gi = g[i];
         if (has_wd) gi = gi + wd * p[i];
         const REAL si = sum[i] + gi * gi;
-        sum[i] = si;
+        sum[i] = FG_KEEP(si);
         p[i] = p[i] - clr * (gi / (FG_SQRT(si) + eps));
     }
 }
 
+static FG_INLINE void FG_SUFFIX(fg_adagrad)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                            const REAL *restrict g, REAL *restrict sum) {
+    FG_WITH_FLUSH(s, FG_SUFFIX(fg_adagrad_body)(s, n, p, g, sum, 0),
+                  FG_SUFFIX(fg_adagrad_body)(s, n, p, g, sum, 1));
+}
+
 /* mirrors reference.optim.adadelta_step */
-static FG_INLINE void FG_SUFFIX(fg_adadelta)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
-                                   const REAL *restrict g, REAL *restrict sq,
-                                   REAL *restrict acc) {
+static FG_INLINE void FG_SUFFIX(fg_adadelta_body)(const fg_step *s, ptrdiff_t n,
+                                                  REAL *restrict p, const REAL *restrict g,
+                                                  REAL *restrict sq, REAL *restrict acc,
+                                                  const int flush) {
     const REAL rho = (REAL)s->beta2, c = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay, lr = (REAL)s->lr;
     const int has_wd = s->weight_decay != 0.0;
@@ -198,11 +282,18 @@ static FG_INLINE void FG_SUFFIX(fg_adadelta)(const fg_step *s, ptrdiff_t n, REAL
         REAL gi = g[i];
         if (has_wd) gi = gi + wd * p[i];
         const REAL si = rho * sq[i] + c * (gi * gi);
-        sq[i] = si;
+        sq[i] = FG_KEEP(si);
         const REAL delta = FG_SQRT(acc[i] + eps) / FG_SQRT(si + eps) * gi;
-        acc[i] = rho * acc[i] + c * (delta * delta);
+        acc[i] = FG_KEEP(rho * acc[i] + c * (delta * delta));
         p[i] = p[i] - lr * delta;
     }
+}
+
+static FG_INLINE void FG_SUFFIX(fg_adadelta)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                             const REAL *restrict g, REAL *restrict sq,
+                                             REAL *restrict acc) {
+    FG_WITH_FLUSH(s, FG_SUFFIX(fg_adadelta_body)(s, n, p, g, sq, acc, 0),
+                  FG_SUFFIX(fg_adadelta_body)(s, n, p, g, sq, acc, 1));
 }
 
 #if FG_FIRST_PASS
@@ -212,9 +303,10 @@ static inline void fg_adamax_prepare(fg_step *s) {
 #endif
 
 /* mirrors reference.optim.adamax_step */
-static FG_INLINE void FG_SUFFIX(fg_adamax)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
-                                 const REAL *restrict g, REAL *restrict m,
-                                 REAL *restrict u) {
+static FG_INLINE void FG_SUFFIX(fg_adamax_body)(const fg_step *s, ptrdiff_t n,
+                                                REAL *restrict p, const REAL *restrict g,
+                                                REAL *restrict m, REAL *restrict u,
+                                                const int flush) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1), b2 = (REAL)s->beta2;
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL clr = (REAL)s->step_size;
@@ -223,14 +315,21 @@ static FG_INLINE void FG_SUFFIX(fg_adamax)(const fg_step *s, ptrdiff_t n, REAL *
         REAL gi = g[i];
         if (has_wd) gi = gi + wd * p[i];
         const REAL mi = b1 * m[i] + c1 * gi;
-        m[i] = mi;
+        m[i] = FG_KEEP(mi);
         const REAL decayed = b2 * u[i];
         const REAL fresh = (gi < 0 ? -gi : gi) + eps;
         /* np.maximum's NaN rule: a NaN on either side is kept */
         const REAL ui = (decayed > fresh || decayed != decayed) ? decayed : fresh;
-        u[i] = ui;
+        u[i] = FG_KEEP(ui);
         p[i] = p[i] - clr * (mi / ui);
     }
+}
+
+static FG_INLINE void FG_SUFFIX(fg_adamax)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
+                                           const REAL *restrict g, REAL *restrict m,
+                                           REAL *restrict u) {
+    FG_WITH_FLUSH(s, FG_SUFFIX(fg_adamax_body)(s, n, p, g, m, u, 0),
+                  FG_SUFFIX(fg_adamax_body)(s, n, p, g, m, u, 1));
 }
 
 #if FG_FIRST_PASS
@@ -248,21 +347,23 @@ static inline void fg_nadam_prepare(fg_step *s) {
 /* mirrors reference.optim.nadam_step */
 static FG_INLINE void FG_SUFFIX(fg_nadam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                                const REAL *restrict g, REAL *restrict m,
-                                               REAL *restrict v, const int l2) {
+                                               REAL *restrict v, const int l2,
+                                               const int flush) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
     const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL bc2 = (REAL)s->denom_scale, decay = (REAL)s->decay_factor;
     const REAL cg = (REAL)s->step_size, cm = (REAL)s->step_size2;
+    const double recip = s->denom_recip;
     for (ptrdiff_t i = 0; i < n; i++) {
         REAL pi = p[i] * decay;
         REAL gi = g[i];
         if (l2) gi = gi + wd * pi;
         const REAL mi = b1 * m[i] + c1 * gi;
         const REAL vi = b2 * v[i] + c2 * (gi * gi);
-        m[i] = mi;
-        v[i] = vi;
-        const REAL denom = FG_SQRT(vi / bc2) + eps;
+        m[i] = FG_KEEP(mi);
+        v[i] = FG_KEEP(vi);
+        const REAL denom = FG_SQRT(FG_SUFFIX(fg_div_step)(vi, bc2, recip)) + eps;
         pi = pi - cg * (gi / denom);
         p[i] = pi - cm * (mi / denom);
     }
@@ -272,9 +373,11 @@ static FG_INLINE void FG_SUFFIX(fg_nadam)(const fg_step *s, ptrdiff_t n, REAL *r
                                 const REAL *restrict g, REAL *restrict m,
                                 REAL *restrict v) {
     if (s->weight_decay != 0.0 && !s->decoupled_weight_decay)
-        FG_SUFFIX(fg_nadam_body)(s, n, p, g, m, v, 1);
+        FG_WITH_FLUSH(s, FG_SUFFIX(fg_nadam_body)(s, n, p, g, m, v, 1, 0),
+                      FG_SUFFIX(fg_nadam_body)(s, n, p, g, m, v, 1, 1));
     else
-        FG_SUFFIX(fg_nadam_body)(s, n, p, g, m, v, 0);
+        FG_WITH_FLUSH(s, FG_SUFFIX(fg_nadam_body)(s, n, p, g, m, v, 0, 0),
+                      FG_SUFFIX(fg_nadam_body)(s, n, p, g, m, v, 0, 1));
 }
 
 #if FG_FIRST_PASS
@@ -299,7 +402,7 @@ static inline void fg_radam_prepare(fg_step *s) {
 static FG_INLINE void FG_SUFFIX(fg_radam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                                const REAL *restrict g, REAL *restrict m,
                                                REAL *restrict v, const int l2,
-                                               const int rectified) {
+                                               const int rectified, const int flush) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
     const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
@@ -310,8 +413,8 @@ static FG_INLINE void FG_SUFFIX(fg_radam_body)(const fg_step *s, ptrdiff_t n, RE
         if (l2) gi = gi + wd * pi;
         const REAL mi = b1 * m[i] + c1 * gi;
         const REAL vi = b2 * v[i] + c2 * (gi * gi);
-        m[i] = mi;
-        v[i] = vi;
+        m[i] = FG_KEEP(mi);
+        v[i] = FG_KEEP(vi);
         p[i] = rectified ? pi - scale * (mi / (FG_SQRT(vi) + eps)) : pi - scale * mi;
     }
 }
@@ -319,13 +422,17 @@ static FG_INLINE void FG_SUFFIX(fg_radam_body)(const fg_step *s, ptrdiff_t n, RE
 static FG_INLINE void FG_SUFFIX(fg_radam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                 const REAL *restrict g, REAL *restrict m,
                                 REAL *restrict v) {
-    const int l2 = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
-    if (l2) {
-        if (s->rectified) FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 1, 1);
-        else FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 1, 0);
-    } else {
-        if (s->rectified) FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 0, 1);
-        else FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 0, 0);
+    const int w = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
+    const int r = s->rectified != 0, f = s->flush_subnormal_state != 0;
+    switch (w * 4 + r * 2 + f) {
+    case 0: FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 0, 0, 0); break;
+    case 1: FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 0, 0, 1); break;
+    case 2: FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 0, 1, 0); break;
+    case 3: FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 0, 1, 1); break;
+    case 4: FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 1, 0, 0); break;
+    case 5: FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 1, 0, 1); break;
+    case 6: FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 1, 1, 0); break;
+    default: FG_SUFFIX(fg_radam_body)(s, n, p, g, m, v, 1, 1, 1); break;
     }
 }
 
@@ -355,7 +462,8 @@ FG_CLONES static void FG_SUFFIX(fg_apply)(const fg_step *s, ptrdiff_t n, REAL *p
 /* The rule over a (rows x cols) row-major block of weights whose gradient is the outer
  * product a (x) dz (+ alpha * W for an L2 penalty): the weight gradient of a batch of one
  * row. Each row's gradient is made in a small buffer that stays in L1 and handed at once
- * to the rule, so the gradient never goes to memory. Each element is a[r] * dz[j]
+ * to the rule, so the gradient never goes to memory (Adam's default case makes it inside
+ * the update loop instead: see `fused` below). Each element is a[r] * dz[j]
  * (+ alpha * w), one rounding as in the GEMM path, so the result is the same bit for bit.
  * State pointers follow the weights (NULL stays NULL).
  * With acc != NULL it also sums the next sample's forward product while each updated row
@@ -369,12 +477,34 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
                                                 REAL *s1, REAL *s2, REAL *s3,
                                                 const REAL *a_next, REAL *acc) {
     REAL buf[FG_OUTER_CHUNK];
+    /* Adam without AMSGrad, L2 or alpha (the defaults): gradient, update and look-ahead
+     * sum in one loop (fg_adam_body's outer/sum_next), the same operations in the same
+     * order as the three loops below */
+    const int fused = s->rule == FG_ADAM && !s->amsgrad && alpha == 0
+                      && !(s->weight_decay != 0.0 && !s->decoupled_weight_decay);
+    const int variant = (s->flush_subnormal_state != 0) * 2 + (acc != NULL);
     for (ptrdiff_t r = 0; r < rows; r++) {
         const REAL ar = a[r * inca];
         for (ptrdiff_t c0 = 0; c0 < cols; c0 += FG_OUTER_CHUNK) {
             const ptrdiff_t n = cols - c0 < FG_OUTER_CHUNK ? cols - c0 : FG_OUTER_CHUNK;
             const ptrdiff_t off = r * cols + c0;
             REAL *restrict pr = p + off;
+            if (fused) {
+                const REAL xr = acc ? a_next[r * inca] : (REAL)0;
+                REAL *accr = acc ? acc + c0 : NULL;
+                REAL *mr = s1 + off, *vr = s2 + off;
+                const REAL *dzr = dz + c0;
+#define FG_OUTER_ADAM(F, A) \
+    FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A)
+                switch (variant) {
+                case 0: FG_OUTER_ADAM(0, 0); break;
+                case 1: FG_OUTER_ADAM(0, 1); break;
+                case 2: FG_OUTER_ADAM(1, 0); break;
+                default: FG_OUTER_ADAM(1, 1); break;
+                }
+#undef FG_OUTER_ADAM
+                continue;
+            }
             for (ptrdiff_t j = 0; j < n; j++) buf[j] = ar * dz[c0 + j];
             if (alpha != 0)
                 for (ptrdiff_t j = 0; j < n; j++) buf[j] = buf[j] + alpha * pr[j];
@@ -404,3 +534,6 @@ FG_CLONES static void FG_SUFFIX(fg_probe)(ptrdiff_t n, REAL *restrict p, const R
         v[i] = pi + zero;
     }
 }
+
+#undef FG_KEEP
+#undef FG_WITH_FLUSH

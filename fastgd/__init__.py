@@ -37,6 +37,7 @@ except ImportError:
 
 from fastgd._runtime.config import config, show_config
 from fastgd._runtime.threads import get_num_threads, set_num_threads
+from fastgd._runtime.determinism import get_deterministic, set_deterministic
 from fastgd.ewa import EWA, ewa
 from fastgd import datasets, init, schedules
 from fastgd.training.history import (AverageState, History, NonFiniteLossError,
@@ -58,7 +59,8 @@ _sys.modules[__name__ + ".report"] = report
 _sys.modules[__name__ + ".callbacks"] = callbacks   # `from fastgd.callbacks import ...`
 
 __all__ = [
-    "__version__", "config", "show_config", "get_num_threads", "set_num_threads", "EWA",
+    "__version__", "config", "show_config", "get_num_threads", "set_num_threads",
+    "get_deterministic", "set_deterministic", "EWA",
     "ewa", "Optimizer", "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
     "Adamax", "NAdam", "RAdam", "clip_grad_norm_", "clip_grad_value_", "flat_parameters",
     "MLP", "LinearRegression", "LogisticRegression", "SoftmaxRegression", "fit", "History",

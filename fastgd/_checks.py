@@ -97,7 +97,7 @@ OPTION_CHECKS = {
     "beta": _unit_open, "alpha": _unit_closed, "rho": _unit_closed, "betas": beta_pair,
     "nesterov": flag, "maximize": flag, "amsgrad": flag, "centered": flag,
     "eps_inside_sqrt": flag, "epsilon_hat": flag, "decoupled_weight_decay": flag,
-    "lr_in_momentum": flag, "bias_correction": flag,
+    "lr_in_momentum": flag, "bias_correction": flag, "flush_subnormal_state": flag,
     "buffer_init": lambda v, name: choice(v, name, ("grad", "zeros")),
 }
 

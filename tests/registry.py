@@ -6,6 +6,8 @@ option set to a non-default value at least once), so a mapping of a user's optio
 the C rule that is wrong or missing fails a parity test without torch or scikit-learn.
 Failure messages name the case, dtype, size, memory order and seed (``case_id``).
 """
+import math
+
 import numpy as np
 
 import fastgd
@@ -77,4 +79,18 @@ def edge_values(rng, shape, dtype):
     return a
 
 
-INPUTS = {"normal": normal, "edge": edge_values}
+def near_subnormal(rng, shape, dtype):
+    """Values at the subnormal boundary, random signs: even positions (in C order) within
+    ~1.5 decades of the smallest normal, odd positions around its square root. A position
+    keeps its scale from step to step, so both the linear state (moments, momentum
+    buffers) and the squared state (second moments, sums of squares) of every rule sit at
+    the subnormal boundary, where ``flush_subnormal_state`` acts."""
+    lo = math.log10(np.finfo(dtype).tiny)
+    even = (np.arange(math.prod(shape)) % 2 == 0).reshape(shape)
+    exponent = np.where(even, rng.uniform(lo - 1.5, lo + 0.5, shape),
+                        rng.uniform(lo / 2.0 - 1.0, lo / 2.0 + 0.5, shape))
+    sign = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+    return (sign * 10.0 ** exponent).astype(dtype)
+
+
+INPUTS = {"normal": normal, "edge": edge_values, "tiny": near_subnormal}

@@ -98,6 +98,16 @@ def _fit(env, **kw):
     return fastgd.fit(env.model, X, y, env.opt, **args)
 
 
+def _load_sched(env, sched=None, **entries):
+    """Load the schedule's own state with ``entries`` replaced (the rest is valid)."""
+    sched = env.sched if sched is None else sched
+    before = sched.state_dict()
+    try:
+        sched.load_state_dict({**sched.state_dict(), **entries})
+    finally:
+        assert repr(sched.state_dict()) == repr(before), "the schedule changed"
+
+
 def _with_nan(a):
     a = a.astype(np.float64, copy=True)
     a.flat[3] = np.nan
@@ -212,6 +222,28 @@ REFUSED = [
      (TypeError, ValueError), "last_epoch|state_dict"),
     ("schedule-load-negative", lambda e: e.sched.load_state_dict(
         {**e.sched.state_dict(), "last_epoch": -7}), ValueError, "last_epoch"),
+    ("schedule-load-epoch-float", lambda e: _load_sched(e, last_epoch=2.5), TypeError,
+     "last_epoch"),
+    ("schedule-load-gamma-negative", lambda e: _load_sched(e, gamma=-1.0), ValueError, "gamma"),
+    ("schedule-load-step-size-string", lambda e: _load_sched(e, step_size="2"), TypeError,
+     "step_size"),
+    ("schedule-load-lr-nan", lambda e: _load_sched(e, _last_lr=[math.nan]), ValueError,
+     "_last_lr"),
+    ("schedule-load-base-lr-negative", lambda e: _load_sched(e, base_lrs=[-0.1]), ValueError,
+     "base_lrs"),
+    ("schedule-load-interval", lambda e: _load_sched(e, interval="hour"), ValueError,
+     "interval"),
+    ("schedule-load-lists-wrong-length", lambda e: _load_sched(e, base_lrs=[0.1, 0.1]),
+     ValueError, "base_lrs"),
+    ("plateau-load-mode", lambda e: _load_sched(e, schedules.ReduceLROnPlateau(e.opt),
+                                                mode="low"), ValueError, "mode"),
+    ("plateau-load-bad-count", lambda e: _load_sched(e, schedules.ReduceLROnPlateau(e.opt),
+                                                     num_bad_epochs=-1), ValueError,
+     "num_bad_epochs"),
+    ("plateau-load-best-nan", lambda e: _load_sched(e, schedules.ReduceLROnPlateau(e.opt),
+                                                    best=math.nan), ValueError, "best"),
+    ("plateau-step-array", lambda e: schedules.ReduceLROnPlateau(e.opt).step(np.ones(3)),
+     TypeError, "metrics"),
     # ---------------------------------------------------------------- fit
     ("fit-X-wrong-features", lambda e: _fit(e, X=np.ones((20, 5))), ValueError, "X"),
     ("fit-X-1d", lambda e: _fit(e, X=np.ones(20)), ValueError, "X"),
@@ -373,11 +405,7 @@ def env(tmp_path):
 
 # Defects found by this battery outside the optimizer/ewa code, left to their owners (see
 # the README's reliability section): strict, so a fix shows up as XPASS and fails.
-KNOWN = {
-    "plateau-step-string": "ReduceLROnPlateau.step('low') raises NumPy's ValueError, "
-                           "naming nothing",
-    "schedule-load-negative": "a schedule's load_state_dict takes last_epoch=-7",
-}
+KNOWN = {}
 
 
 def _mark(cases):

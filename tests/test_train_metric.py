@@ -114,3 +114,19 @@ def test_bad_train_metric():
         with pytest.raises(error, match="train_metric"):
             fastgd.fit(model, X, y, fastgd.SGD(model.parameters()), epochs=1, batch_size=4,
                        train_metric=bad)
+
+
+def test_big_layers_by_columns_count_the_same():
+    # step 1 of a small batch with a big later layer runs by columns (_wide_step), whose
+    # loss pass is its own call of the loss kernel
+    from test_deterministic import WIDE
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((128, WIDE[0])), rng.integers(0, WIDE[-1], 128)
+    fast = fastgd.MLP(WIDE, dtype=np.float64, seed=4)
+    assert fast._engine(64, 2).step1_split(64) == (2, "big layers by columns")
+    spec = fast.copy()
+    h = fastgd.fit(fast, X, y, fastgd.SGD(fast.parameters(), lr=0.01), epochs=2,
+                   batch_size=64, seed=3, n_threads=2)
+    hs = reference.fit(spec, X, y, reference.SGD(spec.parameters(), lr=0.01), epochs=2,
+                       batch_size=64, seed=3)
+    assert h.fast_path and h.train_metric == hs.train_metric

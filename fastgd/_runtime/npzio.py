@@ -18,13 +18,14 @@ previous file whole.
 import io
 import math
 import os
+import stat
 import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
-__all__ = ["write_npz", "NpzReader", "npz_path"]
+__all__ = ["write_npz", "write_atomically", "NpzReader", "npz_path"]
 
 # Deflate cannot expand more than ~1032:1; anything claiming more is lying about its size.
 _MAX_DEFLATE_RATIO = 1100
@@ -50,27 +51,50 @@ def write_npz(path, arrays):
         np.savez(path, **arrays)
         return path
     final = npz_path(path)
-    directory = os.path.dirname(os.path.abspath(final))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(final) + ".", suffix=".tmp",
-                               dir=directory)
+    write_atomically(final, lambda f: np.savez(f, **arrays))
+    return final
+
+
+def write_atomically(path, write, *, follow_links=False):
+    """``write(binary file object)`` into ``path`` so a crash mid-write leaves the old file.
+
+    A temporary file in the destination's folder is written, fsync'ed and ``os.replace``'d
+    over the destination, then the folder is fsync'ed; an existing file's permission bits
+    are kept (a new file gets what ``open`` would give: 0666 less the umask; mkstemp alone
+    makes 0600). A symbolic link at ``path`` is replaced by the file, and what it pointed
+    at is left alone (a link named like a model file may point at the training data),
+    unless ``follow_links``: then its target is replaced -- for callers that have checked
+    the target (the CLI's ``check_output``). Special files (``/dev/stdout``, a pipe)
+    cannot be renamed over and are written directly.
+    """
+    real = os.path.realpath(path) if follow_links else os.path.abspath(path)
+    if os.path.exists(real) and not os.path.islink(real) \
+            and not stat.S_ISREG(os.stat(real).st_mode):
+        with open(real, "wb") as f:
+            write(f)
+        return
+    folder = os.path.dirname(real) or "."
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(real) + ".", suffix=".tmp",
+                               dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
-        # keep the mode a plain open() would have given (mkstemp makes it 0600)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, final)
+        if os.path.exists(real) and not os.path.islink(real):
+            os.chmod(tmp, stat.S_IMODE(os.stat(real).st_mode))
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, real)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
-    return final
+    _fsync_dir(folder)
 
 
 def _fsync_dir(directory):

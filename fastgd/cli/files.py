@@ -7,10 +7,10 @@ must not be a folder, and it must not resolve to an input -- through a symbolic 
 hard link, ``..`` or a second spelling of the same path (``--save`` onto the training data,
 ``predict --out`` onto the model or the data).
 
-Writes (:func:`write_atomically`) go to a temporary file in the destination's folder,
-then ``os.replace``: an interrupted write never leaves half a model, and a symbolic link
-at the destination is kept (its target is replaced, after the check above said the target
-is no input). Special files (``/dev/stdout``) are written directly.
+Writes (``fastgd._runtime.npzio.write_atomically``) go to a temporary file in the
+destination's folder, then ``os.replace``: an interrupted write never leaves half a model,
+and a symbolic link at the destination is kept (its target is replaced, after the check
+above said the target is no input). Special files (``/dev/stdout``) are written directly.
 
 Model files are :meth:`fastgd.MLP.save`'s .npz plus keys under ``cli_``: feature names,
 label column, task, class names (text labels), and the standardizer's mean and scale.
@@ -20,14 +20,19 @@ takes a plain ``MLP.save`` file (no names: columns by position).
 import io
 import os
 import stat
-import tempfile
 
 import numpy as np
 
-__all__ = ["OutputError", "check_output", "write_atomically", "save_model", "load_model",
-           "ModelMeta"]
+from fastgd._runtime.npzio import write_atomically
+
+__all__ = ["Failure", "OutputError", "check_output", "checked_output", "write_atomically",
+           "save_model", "load_model", "ModelMeta"]
 
 CLI_FORMAT = 1
+
+
+class Failure(Exception):
+    """A run that cannot go on; ``fastgd.cli.main`` prints the message and returns 1."""
 
 
 class OutputError(Exception):
@@ -66,34 +71,12 @@ def check_output(path, flag, inputs):
         raise OutputError(f"{flag} {path}: cannot write in {folder}")
 
 
-def write_atomically(path, write):
-    """``write(file object)`` into ``path`` (binary) via a temporary file and os.replace."""
-    real = os.path.realpath(path)
-    if os.path.exists(real) and not stat.S_ISREG(os.stat(real).st_mode):
-        with open(real, "wb") as f:         # /dev/stdout, a pipe: no rename possible
-            write(f)
-        return
-    folder = os.path.dirname(real) or "."
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(real) + ".", suffix=".tmp",
-                               dir=folder)
+def checked_output(path, flag, inputs):
+    """:func:`check_output`, its refusal turned into the command's one-line failure."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.path.exists(real):
-            os.chmod(tmp, stat.S_IMODE(os.stat(real).st_mode))
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, real)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        check_output(path, flag, inputs)
+    except OutputError as e:
+        raise Failure(str(e)) from None
 
 
 class ModelMeta:
@@ -136,7 +119,7 @@ def save_model(model, path, meta):
     if meta.mean is not None:
         arrays["cli_mean"] = np.asarray(meta.mean, dtype=np.float64)
         arrays["cli_scale"] = np.asarray(meta.scale, dtype=np.float64)
-    write_atomically(path, lambda f: np.savez(f, **arrays))
+    write_atomically(path, lambda f: np.savez(f, **arrays), follow_links=True)
 
 
 def load_model(path):

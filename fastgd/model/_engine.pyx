@@ -14,6 +14,10 @@ thread is enough):
    reduction, no per-thread gradient copies. A block's GEMM is one BLAS call, but BLAS may
    round a block of a product differently from the whole product, so parameters can differ
    in the last bits between thread counts; the same thread count is bit-identical.
+Small row blocks: the first layer (and any big later layer, _wide_step) runs by columns
+for all the rows instead. Blocks are cut for net.n_blocks threads -- the team, or the fixed
+count of fastgd.set_deterministic, which the team then shares out (_team): then the bits
+do not depend on the number of threads at all.
 A batch of one row has no GEMM worth the name: its weight gradient a (x) dz is made row by
 row inside the optimizer's loop (never written to memory), and the first layer's update
 also sums the next sample's product (the look-ahead, all in one section below).
@@ -51,6 +55,14 @@ DEF MIN_WORK_PER_THREAD = 1048576
 # AVX-512 sgemm on 784x256: ~126 GFLOP/s with 64 rows, ~170 with 128); below it, step 1
 # computes the first layer's product for all rows, split by columns instead.
 DEF COL_SPLIT_BELOW_ROWS = 256
+# With such small row blocks, a later layer of at least this many weights also runs by
+# columns for all the rows (forward, and the backward product into its inputs): each
+# thread then packs and reads only its share of W instead of all of it, and its GEMM
+# keeps every row. Below it the extra barriers (a worksharing loop per layer) cost more
+# than the traffic saved: measured at 2 threads, batch 128, 1.10x faster with 2048x2048
+# layers (16 MB of float32 W each), 0.93x with 1024x1024 (see DESIGN, "Big layers split
+# by columns too").
+DEF WIDE_LAYER_WEIGHTS = 2097152
 
 # How step 1 finds the first layer's inputs and product (see _rows_forward)
 DEF FIRST_FRESH = 0    # gather the rows and compute the product
@@ -64,6 +76,17 @@ DEF FIRST_DONE = 2     # the column split gathered the rows and computed the pro
 # KeyboardInterrupt then reaches the user within about poll_seconds plus one batch.
 DEF CLOCK_WORK = 1048576
 cdef double poll_seconds = 0.025
+
+# Big layers split by columns in step 1 (_wide_step); off only to measure against the
+# split by rows (benchmarks/report_big_models.py).
+cdef bint wide_layers = True
+
+
+def set_wide_layers(bint on):
+    """Turn the column split of big layers on or off; returns the previous setting."""
+    global wide_layers
+    previous, wide_layers = wide_layers, on
+    return previous
 
 
 # Set by fit's SIGINT handler (fastgd/training/train.py): Ctrl-C as a request that the
@@ -153,7 +176,9 @@ cdef struct Net:
     double alpha
     bint is_double
     Py_ssize_t isz               # bytes per value: 8 or 4
-    int n_threads
+    int n_threads                # the team: threads that take the blocks
+    int n_blocks                 # the thread count the blocks are cut for: n_threads, or
+                                 # a fixed count (deterministic: bits for any n_threads)
     Py_ssize_t batch_max
     char *params
     char *grads
@@ -207,11 +232,13 @@ cdef inline char *_at(const Net *net, char *buf, Py_ssize_t index) noexcept nogi
     return NULL if buf == NULL else buf + index * net.isz
 
 
-cdef inline int _split(Py_ssize_t work, Py_ssize_t units, int n_threads) noexcept nogil:
-    """Blocks worth making for ``work`` multiply-adds over ``units`` rows/columns."""
+cdef inline int _split(Py_ssize_t work, Py_ssize_t units, int n_blocks) noexcept nogil:
+    """Blocks worth making for ``work`` multiply-adds over ``units`` rows/columns, for a
+    team of ``n_blocks`` threads (net.n_blocks: the real team, or the fixed count of the
+    deterministic mode -- never the team then, so the blocks do not depend on it)."""
     cdef Py_ssize_t t = work // MIN_WORK_PER_THREAD
-    if t > n_threads:
-        t = n_threads
+    if t > n_blocks:
+        t = n_blocks
     if t > units:
         t = units
     if t > MAX_BLOCKS:
@@ -222,7 +249,14 @@ cdef inline int _split(Py_ssize_t work, Py_ssize_t units, int n_threads) noexcep
 cdef inline int _weight_blocks(const Net *net, Py_ssize_t B, bint update) noexcept nogil:
     """Blocks of weight rows in step 2; the update costs about as much as a GEMM over 16
     more rows (memory-bound, ~28 B/param)."""
-    return _split((B + (16 if update else 0)) * net.n_params, net.n_threads, net.n_threads)
+    return _split((B + (16 if update else 0)) * net.n_params, net.n_blocks, net.n_blocks)
+
+
+cdef inline int _team(const Net *net, int blocks) noexcept nogil:
+    """Threads for a region of ``blocks`` blocks: each thread takes whole blocks, so with
+    the deterministic mode's fixed blocks the team's size changes who computes a block,
+    never what is computed."""
+    return blocks if blocks < net.n_threads else net.n_threads
 
 
 # ---------------------------------------------------------------- the batch-1 look-ahead
@@ -344,20 +378,152 @@ cdef void _first_layer_cols(Net *net, Py_ssize_t B, int c0, int c1) noexcept nog
          _at(net, net.acts[1], c0), n_out)
 
 
+# ---------------------------------------------------------------- step 1, big layers
+
+cdef inline int _edge(int n, int j, int nb) noexcept nogil:
+    """Start of column block j of nb over n columns, on a multiple of 16 but at the end."""
+    return n if j >= nb else n * j // nb // 16 * 16
+
+
+cdef inline bint _wide(const Net *net, int l, int n_cols, int nb) noexcept nogil:
+    """Layer l (l >= 1) is big enough for its product into ``n_cols`` columns to run by
+    column blocks of >= 64 for all the rows."""
+    return (l >= 1 and <Py_ssize_t>net.sizes[l] * net.sizes[l + 1] >= WIDE_LAYER_WEIGHTS
+            and n_cols >= 64 * nb)
+
+
+cdef bint _any_wide(const Net *net, int nb) noexcept nogil:
+    cdef int l
+    for l in range(1, net.n_layers):
+        if _wide(net, l, net.sizes[l + 1], nb) or _wide(net, l, net.sizes[l], nb):
+            return True
+    return False
+
+
+cdef void _forward_cols(Net *net, int l, Py_ssize_t B, int c0, int c1) noexcept nogil:
+    """Z_{l+1}[:, c0:c1] = A_l @ W_l[:, c0:c1] for all B rows, then bias and activation on
+    those columns (not for the logits: the loss adds their bias)."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    cdef Py_ssize_t r
+    gemm(net.is_double, b'N', b'N', c1 - c0, <int>B, n_in,
+         _at(net, net.params, net.w_off[l] + c0), n_out, net.acts[l], n_in,
+         _at(net, net.acts[l + 1], c0), n_out)
+    if l < net.n_layers - 1:
+        for r in range(B):
+            fg_bias_act(net.is_double, 0, 1, c1 - c0, _at(net, net.acts[l + 1], r * n_out + c0),
+                        _at(net, net.params, net.b_off[l] + c0), net.act)
+
+
+cdef void _forward_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Z_{l+1}[r0:r1] = A_l[r0:r1] @ W_l, then bias and activation (as _rows_forward)."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    if r1 <= r0:
+        return
+    gemm(net.is_double, b'N', b'N', n_out, <int>(r1 - r0), n_in,
+         _at(net, net.params, net.w_off[l]), n_out, _at(net, net.acts[l], r0 * n_in), n_in,
+         _at(net, net.acts[l + 1], r0 * n_out), n_out)
+    if l < net.n_layers - 1:
+        fg_bias_act(net.is_double, r0, r1, n_out, net.acts[l + 1],
+                    _at(net, net.params, net.b_off[l]), net.act)
+
+
+cdef void _backward_cols(Net *net, int l, Py_ssize_t B, int c0, int c1) noexcept nogil:
+    """dA_l[:, c0:c1] = dZ_{l+1} @ W_l[c0:c1, :]^T for all B rows, then act' on them."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    cdef Py_ssize_t r
+    gemm(net.is_double, b'T', b'N', c1 - c0, <int>B, n_out,
+         _at(net, net.params, net.w_off[l] + c0 * n_out), n_out, net.dz[l + 1], n_out,
+         _at(net, net.dz[l], c0), n_in)
+    for r in range(B):
+        fg_act_backward(net.is_double, 0, 1, c1 - c0, _at(net, net.acts[l], r * n_in + c0),
+                        _at(net, net.dz[l], r * n_in + c0), net.act)
+
+
+cdef void _backward_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """dA_l[r0:r1] = dZ_{l+1}[r0:r1] @ W_l^T, then act' (as _rows_forward)."""
+    cdef int n_in = net.sizes[l], n_out = net.sizes[l + 1]
+    if r1 <= r0:
+        return
+    gemm(net.is_double, b'T', b'N', n_in, <int>(r1 - r0), n_out,
+         _at(net, net.params, net.w_off[l]), n_out, _at(net, net.dz[l + 1], r0 * n_out),
+         n_out, _at(net, net.dz[l], r0 * n_in), n_in)
+    fg_act_backward(net.is_double, r0, r1, n_in, net.acts[l], net.dz[l], net.act)
+
+
+cdef double _rows_loss(Net *net, const Data *data, const int64_t *rows, Py_ssize_t r0,
+                       Py_ssize_t r1, Py_ssize_t B) noexcept nogil:
+    """The labels or targets of rows [r0, r1), their summed loss and dL/dlogits."""
+    cdef Py_ssize_t r
+    cdef int L = net.n_layers
+    if r1 <= r0:
+        return 0.0
+    if data.labels != NULL:
+        for r in range(r0, r1):
+            net.labels[r] = data.labels[rows[r]]
+    else:
+        fg_gather(data.y_double, net.is_double, data.Y, data.y_row, data.y_col,
+                  net.targets, rows, r0, r1, net.sizes[L])
+    return fg_output_loss(net.is_double, r0, r1, net.sizes[L], net.acts[L],
+                          _at(net, net.params, net.b_off[L - 1]), net.labels, net.targets,
+                          net.out, 1.0 / B, net.w_batch, net.inv_wsum, net.hits)
+
+
+cdef double _wide_step(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B,
+                       bint backward, int nb, int nt) noexcept nogil:
+    """Step 1 for small row blocks and big layers: one region, a worksharing loop per
+    layer (its barrier between layers), each layer by column blocks for all the rows
+    (the first layer, and every big one) or by row blocks (the small ones); then the loss
+    by row blocks, and back by columns or rows the same way. nb blocks, nt threads."""
+    cdef int j, l = 0, L = net.n_layers, n = 0   # set: Cython makes them firstprivate
+    cdef double partial[MAX_BLOCKS]
+    cdef double total = 0.0
+    with parallel(num_threads=nt):
+        for j in prange(nb, schedule="static"):
+            fg_gather(data.x_double, net.is_double, data.X, data.x_row, data.x_col,
+                      net.acts[0], rows, B * j // nb, B * (j + 1) // nb, net.sizes[0])
+        for l in range(L):
+            n = net.sizes[l + 1]
+            if l == 0 or _wide(net, l, n, nb):
+                for j in prange(nb, schedule="static"):
+                    _forward_cols(net, l, B, _edge(n, j, nb), _edge(n, j + 1, nb))
+            else:
+                for j in prange(nb, schedule="static"):
+                    _forward_rows(net, l, B * j // nb, B * (j + 1) // nb)
+        if backward:
+            for j in prange(nb, schedule="static"):
+                partial[j] = _rows_loss(net, data, rows, B * j // nb, B * (j + 1) // nb, B)
+            for l in range(L - 1, 0, -1):
+                n = net.sizes[l]
+                if _wide(net, l, n, nb):
+                    for j in prange(nb, schedule="static"):
+                        _backward_cols(net, l, B, _edge(n, j, nb), _edge(n, j + 1, nb))
+                else:
+                    for j in prange(nb, schedule="static"):
+                        _backward_rows(net, l, B * j // nb, B * (j + 1) // nb)
+    if backward:
+        for j in range(nb):
+            total += partial[j]
+    return total
+
+
 cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B,
                        bint backward, int first) noexcept nogil:
     """Step 1 over the whole batch: one row block per thread; loss partials summed in order.
     With small row blocks (< COL_SPLIT_BELOW_ROWS rows) and a first layer wide enough, the
     threads first gather their rows, then each computes a block of the first layer's
     columns for all the rows (a GEMM as efficient as the whole batch's), then their rows
-    go on from there: one OpenMP region, the worksharing loops' barriers between."""
-    cdef int j, nb = _split(B * net.n_params, B, net.n_threads)
+    go on from there: one OpenMP region, the worksharing loops' barriers between. With a
+    big later layer as well, every layer gets its own loop (_wide_step)."""
+    cdef int j, nb = _split(B * net.n_params, B, net.n_blocks), nt = _team(net, nb)
     cdef double partial[MAX_BLOCKS]
     cdef double total = 0.0
     if nb == 1:
         return _rows_forward(net, data, rows, 0, B, B, backward, first)
+    if B < COL_SPLIT_BELOW_ROWS * nb and net.sizes[1] >= 64 * nb and wide_layers \
+            and _any_wide(net, nb):
+        return _wide_step(net, data, rows, B, backward, nb, nt)
     if B < COL_SPLIT_BELOW_ROWS * nb and net.sizes[1] >= 64 * nb:
-        with parallel(num_threads=nb):
+        with parallel(num_threads=nt):
             for j in prange(nb, schedule="static"):
                 fg_gather(data.x_double, net.is_double, data.X, data.x_row, data.x_col,
                           net.acts[0], rows, B * j // nb, B * (j + 1) // nb, net.sizes[0])
@@ -367,7 +533,7 @@ cdef double _rows_step(Net *net, const Data *data, const int64_t *rows, Py_ssize
                 partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B,
                                            backward, FIRST_DONE)
     else:
-        for j in prange(nb, schedule="static", num_threads=nb):
+        for j in prange(nb, schedule="static", num_threads=nt):
             partial[j] = _rows_forward(net, data, rows, B * j // nb, B * (j + 1) // nb, B,
                                        backward, FIRST_FRESH)
     for j in range(nb):
@@ -444,7 +610,7 @@ cdef void _grads_step(Net *net, Py_ssize_t B, const Update *u) noexcept nogil:
             _rows_grad(net, u, l, 0, net.sizes[l], True, B, 0)
         return
     n_tasks = net.n_layers * T
-    for j in prange(n_tasks, schedule="static", chunksize=1, num_threads=T):
+    for j in prange(n_tasks, schedule="static", chunksize=1, num_threads=_team(net, T)):
         n_in = net.sizes[j // T]
         _rows_grad(net, u, j // T, n_in * (j % T) // T, n_in * (j % T + 1) // T,
                    j % T == T - 1, B, j % T)
@@ -472,7 +638,7 @@ cdef void _clipped_step(Net *net, Py_ssize_t B, const Update *u, double clip_nor
     if T == 1:
         _update_range(net, u, 0, n)
     else:
-        for j in prange(T, schedule="static", num_threads=T):
+        for j in prange(T, schedule="static", num_threads=_team(net, T)):
             lo = n * j // T // 16 * 16          # blocks on 64-byte boundaries
             hi = n if j == T - 1 else n * (j + 1) // T // 16 * 16
             _update_range(net, u, lo, hi)
@@ -578,9 +744,14 @@ cdef class Engine:
     cdef Net net
     cdef list _keep
     cdef public object interruption   # what a signal handler raised during run_epoch
+    cdef public double l2_sum         # run_epoch with alphas: sum of B * alpha_b/2 * |W|^2
 
     def __init__(self, cnp.ndarray params, cnp.ndarray grads, sizes, str activation,
-                 str output, double alpha, Py_ssize_t batch_max, int n_threads):
+                 str output, double alpha, Py_ssize_t batch_max, int n_threads,
+                 int deterministic_blocks=0):
+        """deterministic_blocks > 0: cut every batch into the blocks a team of that many
+        threads would get, whatever n_threads is (fastgd.set_deterministic), so results
+        are the same bits on any number of threads; 0: the blocks follow n_threads."""
         cdef int l, L = len(sizes) - 1
         cdef Py_ssize_t off = 0
         if L < 1 or L > MAX_LAYERS:
@@ -591,7 +762,12 @@ cdef class Engine:
         self.net.act = ACTIVATION_IDS[activation]
         self.net.out = OUTPUT_IDS[output]
         self.net.alpha = alpha
+        if deterministic_blocks < 0:
+            raise ValueError(f"deterministic_blocks: expected an int >= 0, got "
+                             f"{deterministic_blocks}")
         self.net.n_threads = max(1, min(n_threads, MAX_BLOCKS))
+        self.net.n_blocks = (min(deterministic_blocks, MAX_BLOCKS) if deterministic_blocks
+                             else self.net.n_threads)
         self.net.batch_max = batch_max
         for l in range(L + 1):
             self.net.sizes[l] = sizes[l]
@@ -623,6 +799,22 @@ cdef class Engine:
         self.net.z_part = self._buffer(self.net.b1_blocks * sizes[1], params.dtype)
         self.net.x_next = self._buffer(sizes[0], params.dtype)
 
+    def step1_split(self, Py_ssize_t B):
+        """How step 1 cuts a batch of B rows, as (blocks, "rows" | "first columns" | "big
+        layers by columns"): the rule of _rows_step, for tests and benchmarks."""
+        cdef int nb = _split(B * self.net.n_params, B, self.net.n_blocks)
+        cdef bint cols = B < COL_SPLIT_BELOW_ROWS * nb and self.net.sizes[1] >= 64 * nb
+        if nb == 1 or not cols:
+            return nb, "rows"
+        if wide_layers and _any_wide(&self.net, nb):
+            return nb, "big layers by columns"
+        return nb, "first columns"
+
+    @property
+    def n_blocks(self):
+        """The team size the blocks are cut for (n_threads unless deterministic)."""
+        return self.net.n_blocks
+
     cdef char *_buffer(self, Py_ssize_t n, dtype) except NULL:
         a = np.zeros(max(n, 1), dtype=dtype)
         self._keep.append(a)
@@ -634,7 +826,7 @@ cdef class Engine:
                   cnp.ndarray average=None, int average_mode=0,
                   double average_beta=0.0, long long average_count=0,
                   double clip_norm=0.0, double clip_value=-1.0, weights=None,
-                  progress=None, cnp.ndarray metric=None):
+                  alphas=None, progress=None, cnp.ndarray metric=None):
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
         rows, rows seen, batches done, failed batch or -1, mu_products, interrupted).
 
@@ -659,6 +851,11 @@ cdef class Engine:
         instead of fused into their blocks.
         weights: None, or one float64 weight per row of X (each batch's loss is then its
         weighted mean).
+        alphas: None (every batch's L2 coefficient is the model's alpha), or one per batch:
+        scikit-learn scales its penalty by each batch's weight sum, so the last partial
+        batch and every weighted batch has its own. Then ``self.l2_sum`` holds the sum
+        over the batches done of rows * alpha_b / 2 * (sum of the weights' squares before
+        the batch's update), the penalty part of scikit-learn's epoch loss.
         progress: None, or ``progress(batches done, rows done, loss sum)`` called at each
         look for a signal (not per batch: every poll_seconds of work, and never with the
         polling off), after the signal handlers; what it raises stops the loop as a
@@ -676,7 +873,10 @@ cdef class Engine:
         cdef double loss, loss_sum = 0.0, hit_sum = 0.0
         cdef Py_ssize_t r
         cdef const double *lr_of_batch = NULL
-        cdef cnp.ndarray lr_arr
+        cdef const double *alpha_of_batch = NULL
+        cdef double model_alpha = self.net.alpha, squares, l2_sum = 0.0
+        cdef int l
+        cdef cnp.ndarray lr_arr, alpha_arr
         cdef Update update
         b = 0
         self.interruption = None
@@ -729,6 +929,14 @@ cdef class Engine:
             if not np.all(np.isfinite(lr_arr[:n_batches])) or np.any(lr_arr[:n_batches] < 0):
                 raise ValueError("lrs: expected finite learning rates >= 0")
             lr_of_batch = <const double *>cnp.PyArray_DATA(lr_arr)
+        if alphas is not None:
+            alpha_arr = np.ascontiguousarray(alphas, dtype=np.float64).ravel()
+            if alpha_arr.shape[0] < n_batches or not np.all(np.isfinite(alpha_arr[:n_batches])) \
+                    or np.any(alpha_arr[:n_batches] < 0):
+                raise ValueError("alphas: expected one finite L2 coefficient >= 0 per batch")
+            alpha_of_batch = <const double *>cnp.PyArray_DATA(alpha_arr)
+        self.l2_sum = 0.0
+        # last, after every check: hits set means the loop below counts into metric
         if metric is not None:
             if metric.dtype != np.float64 or metric.size != 1:
                 raise ValueError("metric: expected a float64 array of one value")
@@ -749,6 +957,14 @@ cdef class Engine:
                 if self.net.hits != NULL:
                     for r in range(B):
                         hit_sum += self.net.hits[r]
+                if alpha_of_batch != NULL:
+                    self.net.alpha = alpha_of_batch[b]
+                    squares = 0.0
+                    for l in range(self.net.n_layers):
+                        squares += fg_sum_squares(self.net.is_double,
+                                                  <Py_ssize_t>self.net.sizes[l] * self.net.sizes[l + 1],
+                                                  _at(&self.net, self.net.params, self.net.w_off[l]))
+                    l2_sum += B * (0.5 * self.net.alpha) * squares
                 for g in range(G):
                     group_steps[g].step = first_step[g] + b
                     if lr_of_batch != NULL:
@@ -783,6 +999,8 @@ cdef class Engine:
         if self.net.hits != NULL:
             self.net.hits = NULL
             (<double *>cnp.PyArray_DATA(metric))[0] += hit_sum
+        self.net.alpha = model_alpha
+        self.l2_sum = l2_sum
         done = b + 1 if interrupted else (b if bad >= 0 else n_batches)
         return (loss_sum, rows_done, done, bad, [group_steps[g].mu_product for g in range(G)],
                 interrupted)

@@ -14,6 +14,7 @@ from fastgd import init as _init
 
 from fastgd.model import _engine
 
+from fastgd._runtime import determinism as _determinism
 from fastgd._runtime import owners as _owners
 from fastgd._runtime import threads as _threads
 from fastgd._runtime.npzio import NpzReader, write_npz
@@ -163,7 +164,8 @@ class MLP:
     # ------------------------------------------------------------ evaluation
     def _engine(self, batch_max, n_threads=None):
         return _engine.Engine(self._flat, self._grad_flat, self.layer_sizes, self.activation,
-                              self.output, self.alpha, batch_max, _threads.resolve(n_threads))
+                              self.output, self.alpha, batch_max, _threads.resolve(n_threads),
+                              _determinism.get_deterministic())
 
     def logits(self, X):
         """Last layer's pre-activations, computed by the C engine in chunks of rows."""

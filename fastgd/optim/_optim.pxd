@@ -14,6 +14,7 @@ cdef extern from "fg_optim.h" nogil:
         double lr_decay, momentum_decay
         int nesterov, maximize, amsgrad, centered, decoupled_weight_decay
         int eps_inside_sqrt, epsilon_hat, lr_in_momentum, bias_correction, buffer_init_grad
+        int flush_subnormal_state
         int64_t step
         double mu_product
         int first_step, rectified
@@ -39,6 +40,8 @@ cdef extern from "fg_optim.h" nogil:
                             Py_ssize_t inca, const double *dz, double alpha, double *p,
                             double *s1, double *s2, double *s3, const double *a_next,
                             double *acc)
+    void fg_div_step_array_f32(Py_ssize_t n, const float *x, float d, float *out)
+    void fg_div_step_array_f64(Py_ssize_t n, const double *x, double d, double *out)
     void fg_probe_f32(Py_ssize_t n, float *p, const float *g, float *m, float *v)
     void fg_probe_f64(Py_ssize_t n, double *p, const double *g, double *m, double *v)
 

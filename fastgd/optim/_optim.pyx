@@ -30,7 +30,7 @@ STEP_FIELDS = frozenset((
     "rule", "step", "mu_product", "lr", "momentum", "dampening", "weight_decay", "beta1",
     "beta2", "eps", "lr_decay", "momentum_decay", "nesterov", "maximize", "amsgrad",
     "centered", "decoupled_weight_decay", "eps_inside_sqrt", "epsilon_hat", "lr_in_momentum",
-    "bias_correction", "buffer_init_grad"))
+    "bias_correction", "buffer_init_grad", "flush_subnormal_state"))
 
 
 cdef int fill_step(fg_step *s, dict hyper) except -1:
@@ -59,6 +59,7 @@ cdef int fill_step(fg_step *s, dict hyper) except -1:
     s.lr_in_momentum = hyper.get("lr_in_momentum", False)
     s.bias_correction = hyper.get("bias_correction", False)
     s.buffer_init_grad = hyper.get("buffer_init_grad", False)
+    s.flush_subnormal_state = hyper.get("flush_subnormal_state", False)
     s.step = hyper["step"]
     s.mu_product = hyper.get("mu_product", 1.0)
     if s.step < 1:
@@ -381,3 +382,24 @@ cdef inline void _probe_one(const fg_span *sp, bint is_double) noexcept nogil:
         fg_probe_f64(sp.n, <double *>sp.p, <const double *>sp.g, <double *>sp.s1, <double *>sp.s2)
     else:
         fg_probe_f32(sp.n, <float *>sp.p, <const float *>sp.g, <float *>sp.s1, <float *>sp.s2)
+
+
+def divide_by_step_constant(cnp.ndarray x, d):
+    """x / d through the kernels' helper for a divisor fixed for the step (fg_div_step in
+    csrc/fg_optim_impl.h: a multiplication by the reciprocal in float32), for the tests
+    that compare it with the true division over every significand. Returns a new array."""
+    if x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous:
+        raise TypeError("x: expected a C-contiguous float32 or float64 array")
+    cdef cnp.ndarray out = np.empty_like(x)
+    cdef Py_ssize_t n = x.size
+    cdef float df = d
+    cdef double dd = d
+    if x.dtype == np.float32:
+        with nogil:
+            fg_div_step_array_f32(n, <const float *>cnp.PyArray_DATA(x), df,
+                                  <float *>cnp.PyArray_DATA(out))
+    else:
+        with nogil:
+            fg_div_step_array_f64(n, <const double *>cnp.PyArray_DATA(x), dd,
+                                  <double *>cnp.PyArray_DATA(out))
+    return out

@@ -237,6 +237,8 @@ class Optimizer:
         (group, its new values, its new state) without changing anything."""
         name = type(self).__name__
         row = self._row
+        # options added after a state_dict was written: such a run had them at these values
+        saved = {**{k: v for k, v in _ADDED_OPTIONS.items() if k in self.defaults}, **saved}
         missing = sorted(set(self.defaults) - set(saved))
         if missing:
             raise ValueError(f"state_dict: param group {gi} lacks {missing}, which every "
@@ -467,6 +469,9 @@ def _check_param(p, name):
 # ----------------------------------------------------------------- load_state_dict's checks
 # Every option any rule has: a saved group holding one its optimizer lacks is another's.
 _ALL_OPTIONS = frozenset(o for row in _table.ROWS for o in row.options)
+# Options newer than some saved state_dicts (checkpoints), with the value an earlier
+# version ran with; a state_dict without one loads as that value.
+_ADDED_OPTIONS = {"flush_subnormal_state": False}
 # State kinds that are sums or maxima of squares or magnitudes: never negative.
 _NON_NEGATIVE = frozenset(("exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum",
                            "acc_delta", "exp_inf"))

@@ -3,6 +3,10 @@ PyTorch's equal ``torch.optim``'s; the extra keyword-only options select the oth
 frameworks' conventions (see the README's conventions table). Each class is its row of
 fastgd/optim/table.py (the C rule, its state, how each option reaches the kernel) plus a
 signature; the formulas are in fastgd/reference/optim.py.
+
+Every class also takes ``flush_subnormal_state=False`` (keyword-only): with True, state
+entries below the dtype's smallest normal become +0 after each step
+(``fastgd.reference.optim.flush_subnormal``); off, the bits are torch's.
 """
 from fastgd.optim.base import Optimizer
 from fastgd.optim.table import by_class
@@ -24,11 +28,12 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False, buffer_init="grad", lr_in_momentum=False,
-                 n_threads=None):
+                 flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize, buffer_init=buffer_init,
-                                      lr_in_momentum=lr_in_momentum), n_threads)
+                                      lr_in_momentum=lr_in_momentum,
+                                      flush_subnormal_state=flush_subnormal_state), n_threads)
 
 
 class Momentum(Optimizer):
@@ -37,9 +42,10 @@ class Momentum(Optimizer):
     _row = by_class("Momentum")
 
     def __init__(self, params, lr=1e-2, beta=0.9, bias_correction=False, *,
-                 buffer_init="zeros", n_threads=None):
+                 buffer_init="zeros", flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, beta=beta, bias_correction=bias_correction,
-                                      buffer_init=buffer_init), n_threads)
+                                      buffer_init=buffer_init,
+                                      flush_subnormal_state=flush_subnormal_state), n_threads)
 
 
 class Adam(Optimizer):
@@ -50,11 +56,12 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False, epsilon_hat=False,
-                 decoupled_weight_decay=False, n_threads=None):
+                 decoupled_weight_decay=False, flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=_pair(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize, epsilon_hat=epsilon_hat,
-                                      decoupled_weight_decay=decoupled_weight_decay),
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state),
                          n_threads)
 
 
@@ -63,10 +70,12 @@ class AdamW(Optimizer):
     _row = by_class("AdamW")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, epsilon_hat=False, n_threads=None):
+                 amsgrad=False, *, maximize=False, epsilon_hat=False,
+                 flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=_pair(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize, epsilon_hat=epsilon_hat),
+                                      maximize=maximize, epsilon_hat=epsilon_hat,
+                                      flush_subnormal_state=flush_subnormal_state),
                          n_threads)
 
 
@@ -75,10 +84,12 @@ class RMSprop(Optimizer):
     _row = by_class("RMSprop")
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, eps_inside_sqrt=False, n_threads=None):
+                 centered=False, *, eps_inside_sqrt=False,
+                 flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered,
-                                      eps_inside_sqrt=eps_inside_sqrt), n_threads)
+                                      eps_inside_sqrt=eps_inside_sqrt,
+                                      flush_subnormal_state=flush_subnormal_state), n_threads)
 
 
 class Adagrad(Optimizer):
@@ -86,18 +97,22 @@ class Adagrad(Optimizer):
     _row = by_class("Adagrad")
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, *, n_threads=None):
+                 initial_accumulator_value=0.0, eps=1e-10, *,
+                 flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps), n_threads)
+                                      eps=eps,
+                                      flush_subnormal_state=flush_subnormal_state), n_threads)
 
 
 class Adadelta(Optimizer):
     """Adadelta: steps scaled by the ratio of running RMS of updates and of gradients."""
     _row = by_class("Adadelta")
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, n_threads=None):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay),
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *,
+                 flush_subnormal_state=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state),
                          n_threads)
 
 
@@ -106,9 +121,10 @@ class Adamax(Optimizer):
     _row = by_class("Adamax")
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *,
-                 n_threads=None):
+                 flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=_pair(betas), eps=eps,
-                                      weight_decay=weight_decay), n_threads)
+                                      weight_decay=weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state), n_threads)
 
 
 class NAdam(Optimizer):
@@ -116,10 +132,12 @@ class NAdam(Optimizer):
     _row = by_class("NAdam")
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 momentum_decay=4e-3, decoupled_weight_decay=False, *, n_threads=None):
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *,
+                 flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=_pair(betas), eps=eps,
                                       weight_decay=weight_decay, momentum_decay=momentum_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay),
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state),
                          n_threads)
 
 
@@ -128,10 +146,11 @@ class RAdam(Optimizer):
     _row = by_class("RAdam")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 decoupled_weight_decay=False, *, n_threads=None):
+                 decoupled_weight_decay=False, *, flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=_pair(betas), eps=eps,
                                       weight_decay=weight_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay),
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state),
                          n_threads)
 
 

@@ -19,6 +19,14 @@ Conventions (PyTorch's are the defaults; the others are named options):
 * Adam's ``epsilon_hat=True`` is Keras/scikit-learn's form: the bias corrections are
   folded into the step size, ``lr_t = lr*sqrt(1-b2^t)/(1-b1^t)``, and eps is added to the
   raw ``sqrt(v)``.
+* ``flush_subnormal_state=True`` (every rule; off by default, as in PyTorch): after the
+  step, every state entry whose magnitude is below the dtype's smallest normal number
+  (``np.finfo(dtype).tiny``) is set to +0.0 (:func:`flush_subnormal`). The parameter
+  update of that step used the unflushed values; parameters and gradients are never
+  flushed. Why: a moment that decays by beta each step (a weight whose gradient stays
+  zero: dead ReLU units, zero input features) spends its last ~100 steps as a subnormal,
+  and subnormal arithmetic is many times slower on x86 CPUs; flushing them changes
+  nothing above the subnormal range.
 """
 import math
 
@@ -26,8 +34,17 @@ import numpy as np
 
 __all__ = [
     "sgd_step", "momentum_step", "adam_step", "rmsprop_step", "adagrad_step",
-    "adadelta_step", "adamax_step", "nadam_step", "radam_step",
+    "adadelta_step", "adamax_step", "nadam_step", "radam_step", "flush_subnormal",
 ]
+
+
+def flush_subnormal(*states):
+    """Set every entry of each array (None is skipped) whose magnitude is below its
+    dtype's smallest normal number to +0.0, in place: subnormals and -0.0 become +0.0;
+    NaN and inf are kept."""
+    for a in states:
+        if a is not None:
+            a[np.abs(a) < np.finfo(a.dtype).tiny] = 0.0
 
 
 def _signed(grad, maximize):
@@ -56,7 +73,7 @@ def _update_moments(exp_avg, exp_avg_sq, grad, beta1, beta2):
 
 def sgd_step(param, grad, momentum_buffer, step, *, lr, momentum=0.0, dampening=0.0,
              nesterov=False, weight_decay=0.0, maximize=False, buffer_init="grad",
-             lr_in_momentum=False):
+             lr_in_momentum=False, flush_subnormal_state=False):
     r"""SGD with optional (Nesterov) momentum.
 
     PyTorch form: :math:`g \leftarrow g + \lambda p`;
@@ -81,20 +98,22 @@ def sgd_step(param, grad, momentum_buffer, step, *, lr, momentum=0.0, dampening=
             param += momentum * buf - lr * g
         else:
             param += buf
-        return
-    if step == 1 and buffer_init == "grad":
-        buf[...] = g
     else:
-        buf *= momentum
-        buf += (1.0 - dampening) * g
-    if nesterov:
-        param -= lr * (g + momentum * buf)
-    else:
-        param -= lr * buf
+        if step == 1 and buffer_init == "grad":
+            buf[...] = g
+        else:
+            buf *= momentum
+            buf += (1.0 - dampening) * g
+        if nesterov:
+            param -= lr * (g + momentum * buf)
+        else:
+            param -= lr * buf
+    if flush_subnormal_state:
+        flush_subnormal(buf)
 
 
 def momentum_step(param, grad, velocity, step, *, lr, beta=0.9, bias_correction=False,
-                  buffer_init="zeros"):
+                  buffer_init="zeros", flush_subnormal_state=False):
     r"""The lesson's momentum: an exponentially weighted average of gradients.
 
     :math:`v_t = \beta v_{t-1} + (1-\beta) g` from :math:`v_0 = 0` (or :math:`v_1 = g`
@@ -108,11 +127,14 @@ def momentum_step(param, grad, velocity, step, *, lr, beta=0.9, bias_correction=
         velocity += (1.0 - beta) * grad
     scale = lr / (1.0 - beta ** step) if bias_correction else lr
     param -= scale * velocity
+    if flush_subnormal_state:
+        flush_subnormal(velocity)
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1=0.9, beta2=0.999,
               eps=1e-8, weight_decay=0.0, amsgrad=False, max_exp_avg_sq=None,
-              decoupled_weight_decay=False, epsilon_hat=False, maximize=False):
+              decoupled_weight_decay=False, epsilon_hat=False, maximize=False,
+              flush_subnormal_state=False):
     r"""Adam / AdamW / AMSGrad.
 
     :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g`,
@@ -140,11 +162,13 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1=0.9, beta2=0.
         step_size = lr / bias_correction1
         denom = np.sqrt(second) / math.sqrt(bias_correction2) + eps
         param -= step_size * (exp_avg / denom)
+    if flush_subnormal_state:
+        flush_subnormal(exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None)
 
 
 def rmsprop_step(param, grad, square_avg, step, *, lr=1e-2, alpha=0.99, eps=1e-8,
                  weight_decay=0.0, momentum=0.0, centered=False, grad_avg=None,
-                 momentum_buffer=None, eps_inside_sqrt=False):
+                 momentum_buffer=None, eps_inside_sqrt=False, flush_subnormal_state=False):
     r"""RMSprop.
 
     :math:`s_t = \alpha s_{t-1} + (1-\alpha) g^2`; centered also keeps
@@ -171,10 +195,13 @@ def rmsprop_step(param, grad, square_avg, step, *, lr=1e-2, alpha=0.99, eps=1e-8
         param -= lr * momentum_buffer
     else:
         param -= lr * (g / denom)
+    if flush_subnormal_state:
+        flush_subnormal(square_avg, grad_avg if centered else None,
+                        momentum_buffer if momentum > 0.0 else None)
 
 
 def adagrad_step(param, grad, sum_sq, step, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 eps=1e-10):
+                 eps=1e-10, flush_subnormal_state=False):
     r"""Adagrad: :math:`S_t = S_{t-1} + g^2`,
     :math:`p \leftarrow p - \frac{\eta}{1+(t-1)\delta}\,\frac{g}{\sqrt{S_t}+\epsilon}`."""
     g = grad
@@ -183,10 +210,12 @@ def adagrad_step(param, grad, sum_sq, step, *, lr=1e-2, lr_decay=0.0, weight_dec
     clr = lr / (1.0 + (step - 1) * lr_decay)
     sum_sq += g * g
     param -= clr * (g / (np.sqrt(sum_sq) + eps))
+    if flush_subnormal_state:
+        flush_subnormal(sum_sq)
 
 
 def adadelta_step(param, grad, square_avg, acc_delta, step, *, lr=1.0, rho=0.9, eps=1e-6,
-                  weight_decay=0.0):
+                  weight_decay=0.0, flush_subnormal_state=False):
     r"""Adadelta: :math:`s_t = \rho s_{t-1} + (1-\rho) g^2`,
     :math:`\Delta = \frac{\sqrt{u_{t-1}+\epsilon}}{\sqrt{s_t+\epsilon}} g`,
     :math:`u_t = \rho u_{t-1} + (1-\rho)\Delta^2`, :math:`p \leftarrow p - \eta\Delta`."""
@@ -199,10 +228,12 @@ def adadelta_step(param, grad, square_avg, acc_delta, step, *, lr=1.0, rho=0.9, 
     acc_delta *= rho
     acc_delta += (1.0 - rho) * (delta * delta)
     param -= lr * delta
+    if flush_subnormal_state:
+        flush_subnormal(square_avg, acc_delta)
 
 
 def adamax_step(param, grad, exp_avg, exp_inf, step, *, lr=2e-3, beta1=0.9, beta2=0.999,
-                eps=1e-8, weight_decay=0.0):
+                eps=1e-8, weight_decay=0.0, flush_subnormal_state=False):
     r"""Adamax: :math:`m_t = \beta_1 m + (1-\beta_1) g`,
     :math:`u_t = \max(\beta_2 u_{t-1}, |g| + \epsilon)`,
     :math:`p \leftarrow p - \frac{\eta}{1-\beta_1^t}\frac{m_t}{u_t}`."""
@@ -214,6 +245,8 @@ def adamax_step(param, grad, exp_avg, exp_inf, step, *, lr=2e-3, beta1=0.9, beta
     np.maximum(beta2 * exp_inf, np.abs(g) + eps, out=exp_inf)
     clr = lr / (1.0 - beta1 ** step)
     param -= clr * (exp_avg / exp_inf)
+    if flush_subnormal_state:
+        flush_subnormal(exp_avg, exp_inf)
 
 
 def nadam_mu(step, beta1, momentum_decay):
@@ -223,7 +256,7 @@ def nadam_mu(step, beta1, momentum_decay):
 
 def nadam_step(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr=2e-3, beta1=0.9,
                beta2=0.999, eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-               decoupled_weight_decay=False):
+               decoupled_weight_decay=False, flush_subnormal_state=False):
     r"""NAdam (Dozat 2016, PyTorch's form). ``mu_product`` is the running product
     :math:`\prod_{i\le t-1}\mu_i` (1.0 before the first step); returns the new product.
 
@@ -240,6 +273,8 @@ def nadam_step(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr=2e-3, b
     denom = np.sqrt(exp_avg_sq / (1.0 - beta2 ** step)) + eps
     param -= (lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
     param -= (lr * mu_next / (1.0 - mu_product * mu_next)) * (exp_avg / denom)
+    if flush_subnormal_state:
+        flush_subnormal(exp_avg, exp_avg_sq)
     return mu_product
 
 
@@ -255,7 +290,8 @@ def radam_rectification(step, beta2):
 
 
 def radam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, beta2=0.999,
-               eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False):
+               eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+               flush_subnormal_state=False):
     r"""RAdam: Adam whose adaptive term is switched on, rectified, once the variance of
     the adaptive learning rate is tractable (:math:`\rho_t > 5`):
     :math:`p \leftarrow p - \eta\, r_t\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}
@@ -271,3 +307,5 @@ def radam_step(param, grad, exp_avg, exp_avg_sq, step, *, lr=1e-3, beta1=0.9, be
     else:
         scale = lr * rect * math.sqrt(1.0 - beta2 ** step) / bias_correction1
         param -= scale * (exp_avg / (np.sqrt(exp_avg_sq) + eps))
+    if flush_subnormal_state:
+        flush_subnormal(exp_avg, exp_avg_sq)

@@ -95,32 +95,36 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False, buffer_init="grad", lr_in_momentum=False,
-                 n_threads=None):
+                 flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize, buffer_init=buffer_init,
-                                      lr_in_momentum=lr_in_momentum))
+                                      lr_in_momentum=lr_in_momentum,
+                                      flush_subnormal_state=flush_subnormal_state))
 
     def _update(self, p, g, state, group):
         buf = self._zeros(state, "momentum_buffer", p) if group["momentum"] != 0 else None
         R.sgd_step(p, g, buf, state["step"], lr=group["lr"], momentum=group["momentum"],
                    dampening=group["dampening"], nesterov=group["nesterov"],
                    weight_decay=group["weight_decay"], maximize=group["maximize"],
-                   buffer_init=group["buffer_init"], lr_in_momentum=group["lr_in_momentum"])
+                   buffer_init=group["buffer_init"], lr_in_momentum=group["lr_in_momentum"],
+                   flush_subnormal_state=group["flush_subnormal_state"])
 
 
 class Momentum(Optimizer):
     """The lesson's EWA momentum (:func:`reference.optim.momentum_step`)."""
 
     def __init__(self, params, lr=1e-2, beta=0.9, bias_correction=False, *,
-                 buffer_init="zeros", n_threads=None):
+                 buffer_init="zeros", flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, beta=beta, bias_correction=bias_correction,
-                                      buffer_init=buffer_init))
+                                      buffer_init=buffer_init,
+                                      flush_subnormal_state=flush_subnormal_state))
 
     def _update(self, p, g, state, group):
         R.momentum_step(p, g, self._zeros(state, "velocity", p), state["step"], lr=group["lr"],
                         beta=group["beta"], bias_correction=group["bias_correction"],
-                        buffer_init=group["buffer_init"])
+                        buffer_init=group["buffer_init"],
+                        flush_subnormal_state=group["flush_subnormal_state"])
 
 
 class Adam(Optimizer):
@@ -128,11 +132,12 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False, epsilon_hat=False,
-                 decoupled_weight_decay=False, n_threads=None):
+                 decoupled_weight_decay=False, flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
                                       epsilon_hat=epsilon_hat,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state))
 
     def _update(self, p, g, state, group):
         beta1, beta2 = group["betas"]
@@ -142,26 +147,31 @@ class Adam(Optimizer):
                     eps=group["eps"], weight_decay=group["weight_decay"],
                     amsgrad=group["amsgrad"], max_exp_avg_sq=vmax,
                     decoupled_weight_decay=group["decoupled_weight_decay"],
-                    epsilon_hat=group["epsilon_hat"], maximize=group["maximize"])
+                    epsilon_hat=group["epsilon_hat"], maximize=group["maximize"],
+                    flush_subnormal_state=group["flush_subnormal_state"])
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay, ``p *= 1 - lr*weight_decay`` before the step."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, epsilon_hat=False, n_threads=None):
+                 amsgrad=False, *, maximize=False, epsilon_hat=False,
+                 flush_subnormal_state=False, n_threads=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         epsilon_hat=epsilon_hat, decoupled_weight_decay=True)
+                         epsilon_hat=epsilon_hat, decoupled_weight_decay=True,
+                         flush_subnormal_state=flush_subnormal_state)
 
 
 class RMSprop(Optimizer):
     """RMSprop, plain, centered, with momentum (:func:`reference.optim.rmsprop_step`)."""
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, eps_inside_sqrt=False, n_threads=None):
+                 centered=False, *, eps_inside_sqrt=False, flush_subnormal_state=False,
+                 n_threads=None):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered,
-                                      eps_inside_sqrt=eps_inside_sqrt))
+                                      eps_inside_sqrt=eps_inside_sqrt,
+                                      flush_subnormal_state=flush_subnormal_state))
 
     def _update(self, p, g, state, group):
         sq = self._zeros(state, "square_avg", p)
@@ -170,58 +180,68 @@ class RMSprop(Optimizer):
         R.rmsprop_step(p, g, sq, state["step"], lr=group["lr"], alpha=group["alpha"],
                        eps=group["eps"], weight_decay=group["weight_decay"],
                        momentum=group["momentum"], centered=group["centered"], grad_avg=avg,
-                       momentum_buffer=buf, eps_inside_sqrt=group["eps_inside_sqrt"])
+                       momentum_buffer=buf, eps_inside_sqrt=group["eps_inside_sqrt"],
+                       flush_subnormal_state=group["flush_subnormal_state"])
 
 
 class Adagrad(Optimizer):
     """Adagrad (:func:`reference.optim.adagrad_step`)."""
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, *, n_threads=None):
+                 initial_accumulator_value=0.0, eps=1e-10, *, flush_subnormal_state=False,
+                 n_threads=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps))
+                                      eps=eps, flush_subnormal_state=flush_subnormal_state))
 
     def _update(self, p, g, state, group):
         acc = self._zeros(state, "sum", p, group["initial_accumulator_value"])
         R.adagrad_step(p, g, acc, state["step"], lr=group["lr"], lr_decay=group["lr_decay"],
-                       weight_decay=group["weight_decay"], eps=group["eps"])
+                       weight_decay=group["weight_decay"], eps=group["eps"],
+                       flush_subnormal_state=group["flush_subnormal_state"])
 
 
 class Adadelta(Optimizer):
     """Adadelta (:func:`reference.optim.adadelta_step`)."""
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, n_threads=None):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *,
+                 flush_subnormal_state=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state))
 
     def _update(self, p, g, state, group):
         R.adadelta_step(p, g, self._zeros(state, "square_avg", p),
                         self._zeros(state, "acc_delta", p), state["step"], lr=group["lr"],
-                        rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"])
+                        rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"],
+                        flush_subnormal_state=group["flush_subnormal_state"])
 
 
 class Adamax(Optimizer):
     """Adamax (:func:`reference.optim.adamax_step`)."""
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *,
-                 n_threads=None):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+                 flush_subnormal_state=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state))
 
     def _update(self, p, g, state, group):
         beta1, beta2 = group["betas"]
         R.adamax_step(p, g, self._zeros(state, "exp_avg", p), self._zeros(state, "exp_inf", p),
                       state["step"], lr=group["lr"], beta1=beta1, beta2=beta2,
-                      eps=group["eps"], weight_decay=group["weight_decay"])
+                      eps=group["eps"], weight_decay=group["weight_decay"],
+                      flush_subnormal_state=group["flush_subnormal_state"])
 
 
 class NAdam(Optimizer):
     """NAdam; ``mu_product`` is per-parameter state (:func:`reference.optim.nadam_step`)."""
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 momentum_decay=4e-3, decoupled_weight_decay=False, *, n_threads=None):
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *,
+                 flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state))
 
     def _update(self, p, g, state, group):
         beta1, beta2 = group["betas"]
@@ -230,23 +250,26 @@ class NAdam(Optimizer):
             p, g, m, v, state.get("mu_product", 1.0), state["step"], lr=group["lr"],
             beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
             momentum_decay=group["momentum_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"])
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+            flush_subnormal_state=group["flush_subnormal_state"])
 
 
 class RAdam(Optimizer):
     """RAdam (:func:`reference.optim.radam_step`)."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 decoupled_weight_decay=False, *, n_threads=None):
+                 decoupled_weight_decay=False, *, flush_subnormal_state=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      flush_subnormal_state=flush_subnormal_state))
 
     def _update(self, p, g, state, group):
         beta1, beta2 = group["betas"]
         R.radam_step(p, g, self._zeros(state, "exp_avg", p), self._zeros(state, "exp_avg_sq", p),
                      state["step"], lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
                      weight_decay=group["weight_decay"],
-                     decoupled_weight_decay=group["decoupled_weight_decay"])
+                     decoupled_weight_decay=group["decoupled_weight_decay"],
+                     flush_subnormal_state=group["flush_subnormal_state"])
 
 
 OPTIMIZERS = {c.__name__: c for c in (SGD, Momentum, Adam, AdamW, RMSprop, Adagrad, Adadelta,

@@ -26,6 +26,8 @@ then calls ``sched.advance(n_batches)``.
 """
 
 import copy
+import inspect
+import numbers
 
 from fastgd import _checks
 
@@ -125,12 +127,90 @@ class LRScheduler:
                 f"{sorted(expected - set(state_dict))}, unexpected "
                 f"{sorted(set(state_dict) - expected)}")
         n_groups = len(self.optimizer.param_groups)
-        for key in ("base_lrs", "_last_lr", "min_lrs"):
+        for key in _RATE_LISTS:
             if key in state_dict and len(state_dict[key]) != n_groups:
                 raise ValueError(f"state_dict[{key!r}] has {len(state_dict[key])} entries, "
                                  f"the optimizer has {n_groups} param groups")
+        for key, value in state_dict.items():
+            _check_like(value, self.__dict__[key], f"state_dict[{key!r}]")
+        _check_values(state_dict)
+        self._check_hyperparameters(state_dict)
         self.__dict__.update(copy.deepcopy(state_dict))
         self._write_lrs(self._last_lr)
+
+    def _check_hyperparameters(self, state_dict):
+        """Run the constructor's own checks on the loaded hyper-parameters.
+
+        The entries named like a constructor argument are passed to a scratch schedule of
+        this class over a stand-in optimizer (copies of the groups), so ``gamma=-1`` or
+        ``mode="low"`` is refused with the constructor's message and the real optimizer is
+        never written. A class whose required arguments are stored under other names
+        (OneCycleLR's ``max_lr``) gets the structural checks only.
+        """
+        params = inspect.signature(type(self).__init__).parameters
+        kwargs = {name: copy.deepcopy(state_dict[name]) for name in params
+                  if name not in ("self", "optimizer", "last_epoch") and name in state_dict}
+        required = [name for name, p in params.items()
+                    if name not in ("self", "optimizer") and p.default is p.empty
+                    and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if any(name not in kwargs for name in required):
+            return
+        stand_in = _StandIn(self.optimizer.param_groups)
+        try:
+            type(self)(stand_in, **kwargs)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"state_dict: {error}") from None
+
+
+class _StandIn:
+    """An optimizer for a scratch schedule: copies of the real groups' rates, nothing else."""
+
+    def __init__(self, groups):
+        self.param_groups = [{k: v for k, v in g.items() if k != "params"} for g in groups]
+
+
+# Per-group learning rates a schedule stores: finite and >= 0 (one entry per group).
+_RATE_LISTS = ("base_lrs", "_last_lr", "min_lrs")
+# Counters a schedule stores: ints >= 0 (a schedule steps once when it is built).
+_COUNTERS = ("last_epoch", "num_bad_epochs", "cooldown_counter")
+
+
+def _check_like(new, old, name):
+    """``new`` is of ``old``'s kind: bool, int, real, str, None, the same length of list or
+    the same keys of dict (recursively), or an instance of the same class."""
+    if isinstance(old, bool) or isinstance(old, str) or old is None:
+        if type(new) is not type(old):
+            raise TypeError(f"{name}: expected {type(old).__name__}, got "
+                            f"{_checks._describe(new)}")
+    elif isinstance(old, numbers.Integral):
+        _checks.integer(new, name)
+    elif isinstance(old, numbers.Real):
+        _checks.real(new, name, finite=False)   # not NaN; +-inf is a plateau's fresh best
+    elif isinstance(old, (list, tuple)):
+        if not isinstance(new, (list, tuple)) or len(new) != len(old):
+            raise ValueError(f"{name}: expected a list of {len(old)} entries, got "
+                             f"{_checks._describe(new)}")
+        for i, (n, o) in enumerate(zip(new, old)):
+            _check_like(n, o, f"{name}[{i}]")
+    elif isinstance(old, dict):
+        if not isinstance(new, dict) or set(new) != set(old):
+            raise ValueError(f"{name}: expected a dict with keys {sorted(old)}, got "
+                             f"{_checks._describe(new)}")
+        for key in old:
+            _check_like(new[key], old[key], f"{name}[{key!r}]")
+    elif not isinstance(new, type(old)):
+        raise TypeError(f"{name}: expected {type(old).__name__}, got {type(new).__name__}")
+
+
+def _check_values(state_dict):
+    for key in _RATE_LISTS:
+        for i, rate in enumerate(state_dict.get(key, ())):
+            _checks.real(rate, f"state_dict[{key!r}][{i}]", low=0.0)
+    for key in _COUNTERS:
+        if key in state_dict:
+            _checks.integer(state_dict[key], f"state_dict[{key!r}]", low=0)
+    if "interval" in state_dict:
+        _checks.choice(state_dict["interval"], "state_dict['interval']", _INTERVALS)
 
 
 class ClosedFormScheduler(LRScheduler):

@@ -4,11 +4,23 @@ Not a closed form: the rate depends on the metric history, so there is no ``lr_a
 """
 
 import math
+import numbers
 
 from fastgd import _checks
 from ._base import (LRScheduler, _check_optimizer, _per_group)
 
 __all__ = ["ReduceLROnPlateau"]
+
+
+def _metric_value(metrics):
+    """``metrics`` as a float, checked before any counter moves."""
+    size = getattr(metrics, "size", None)
+    if size == 1 and getattr(metrics, "dtype", None) is not None and metrics.dtype.kind in "iuf":
+        metrics = metrics.reshape(()).item()
+    if isinstance(metrics, bool) or not isinstance(metrics, numbers.Real):
+        raise TypeError(f"metrics: expected a real number, got {type(metrics).__name__}"
+                        + (f" {metrics!r}" if isinstance(metrics, str) else ""))
+    return float(metrics)
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -72,8 +84,12 @@ class ReduceLROnPlateau(LRScheduler):
         return a > best + self.threshold
 
     def step(self, metrics):
-        """Record one value of the monitored metric and reduce the rates if it plateaued."""
-        current = float(metrics)
+        """Record one value of the monitored metric and reduce the rates if it plateaued.
+
+        ``metrics`` is a real number (or a one-element array); NaN never improves on the
+        best, so it counts as a bad epoch, as in torch.
+        """
+        current = _metric_value(metrics)
         self.last_epoch += 1
         if self.is_better(current, self.best):
             self.best = current

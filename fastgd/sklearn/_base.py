@@ -1,9 +1,9 @@
 """What MLPClassifier and MLPRegressor share: validation, scikit-learn's initialization,
-and the two solvers -- mini-batch epochs in fastgd's C engine (one ``fastgd.fit`` call for
-the whole run) and L-BFGS-B over the engine's full-batch loss and gradient.
+and the two solvers -- mini-batch epochs in fastgd's C engine (one engine call per epoch,
+fastgd/sklearn/_epochs.py) and L-BFGS-B over the engine's full-batch loss and gradient.
 
 Design: scikit-learn's ``MultiLayerPerceptron`` runs Python per batch; here Python runs
-once per epoch, in a ``fit`` callback that does exactly what scikit-learn does between
+once per epoch, in a callback that does exactly what scikit-learn does between
 epochs (the loss curve, ``tol``/``n_iter_no_change``, the validation score and best
 weights of early stopping, the learning-rate rules, the ConvergenceWarning). The update
 rules are scikit-learn's: SGD with the learning rate inside the velocity
@@ -14,11 +14,9 @@ from ``RandomState(random_state)``, biases too).
 Where the numbers can differ from scikit-learn's, and why:
 - the epoch's row order: fastgd's ``batching.epoch_order`` seeded from ``random_state``,
   not ``sklearn.utils.shuffle`` (with ``shuffle=False`` both take rows in order);
-- the L2 term: scikit-learn divides ``alpha`` by each batch's weight sum; the engine
-  keeps one penalty per fit, ``alpha / (batch_size * mean weight)``, exact for every full
-  unweighted batch and off only for the last partial batch (lbfgs: exact, one batch);
-- the loss reported per epoch adds that penalty at the epoch's final weights (scikit-learn
-  adds it at each batch's weights);
+- the L2 term is scikit-learn's, ``alpha / S_b`` for a batch of weight sum ``S_b``
+  (fastgd/sklearn/_epochs.py), but rounds differently: ``A^T d / S_b + (alpha / S_b) W``
+  against scikit-learn's ``(A^T d + alpha W) / S_b``;
 - GEMM summation order (BLAS), as between any two BLAS builds.
 """
 import numbers
@@ -36,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 import fastgd
 from fastgd._runtime import threads as _threads
 from fastgd.reference import mlp as ref
+from fastgd.sklearn import _epochs, _lbfgs
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _STOCHASTIC = ("sgd", "adam", "rmsprop", "nadam", "adamax", "radam", "adagrad")
@@ -288,18 +287,10 @@ class BaseMLP(BaseEstimator):
         n = X.shape[0]
         wsum = float(sw.sum()) if sw is not None else float(n)
         model.alpha = float(self.alpha) / wsum
-        flat, grad = model._flat, model._grad_flat
+        flat = model._flat
         labels, Y = (targets, None) if self._output == "softmax" else (None, targets)
-        engine = model._engine(n, self.n_threads_)
-        params = model.parameters()
-
-        def loss_grad(x):
-            flat[...] = x
-            data = engine.loss_and_grads(X, labels, Y, sw) if sw is not None else \
-                engine.loss_and_grads(X, labels, Y)
-            loss = self._data_loss(data) + ref.l2_penalty(params, model.alpha)
-            return loss, grad.astype(np.float64)
-
+        loss_grad = _lbfgs.FullBatchObjective(model, X, labels, Y, sw, self.n_threads_,
+                                              self._data_loss)
         with _threads.single_threaded_blas():
             res = scipy.optimize.minimize(
                 loss_grad, flat.astype(np.float64), method="L-BFGS-B", jac=True,
@@ -345,19 +336,13 @@ class BaseMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
                               "is going to be clipped", stacklevel=3)
             batch_size = int(np.clip(self.batch_size, 1, n))
-        mean_w = float(np.mean(sw)) if sw is not None else 1.0
-        model.alpha = float(self.alpha) / (batch_size * mean_w)
-        n_batches = -(-n // batch_size)
-        params = model.parameters()
+        model.alpha = 0.0       # the engine gets scikit-learn's alpha / S_b per batch
         group = opt.param_groups[0]
         self.n_iter_ = 0
         seed = int(self._random_state.randint(np.iinfo(np.int32).max))
         state = {"stop": False}
 
-        def on_epoch_end(epoch, logs):
-            squares = ref.l2_penalty(params, 2.0)        # sum of the weights' squares
-            data = logs["loss"] - 0.5 * model.alpha * squares
-            penalty = 0.5 * float(self.alpha) * squares * n_batches / (n * mean_w)
+        def on_epoch_end(data, penalty):
             self.n_iter_ += 1
             self.loss_ = self._data_loss(data) + penalty
             self.t_ += n
@@ -385,11 +370,12 @@ class BaseMLP(BaseEstimator):
                     return True
             return False
 
-        kw = {} if sw is None else {"sample_weight": sw}
         try:
-            fastgd.fit(model, X, targets, opt, epochs=1 if incremental else self.max_iter,
-                       batch_size=batch_size, shuffle=bool(self.shuffle), seed=seed,
-                       callbacks=[on_epoch_end], n_threads=self.n_threads_, **kw)
+            _epochs.run_epochs(model, opt, X, targets, sw, alpha=float(self.alpha),
+                               batch_size=batch_size,
+                               epochs=1 if incremental else self.max_iter,
+                               shuffle=bool(self.shuffle), seed=seed,
+                               n_threads=self.n_threads_, on_epoch_end=on_epoch_end)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=3)
         if not incremental and not state["stop"] and self.n_iter_ == self.max_iter:

@@ -109,8 +109,8 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     if engine_ok:
         engine = model._engine(min(batch_size, run.n), n_threads)
         def runner(order, b0, b1, lrs, progress=None, metric=None):
-            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress,
-                                 metric)
+            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg,
+                                 progress=progress, metric=metric)
     else:
         grad_fn = _custom_loss_grad_fn(model, optimizer, loss) if loss is not None else \
             _engine_grad_fn(model, optimizer, min(batch_size, run.n), n_threads)
@@ -183,12 +183,14 @@ class _Interrupted(Exception):
         self.cause, self.done, self.loss_sum, self.rows = cause, done, loss_sum, rows
 
 
-def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress=None,
-                  metric=None):
+def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, alphas=None,
+                  progress=None, metric=None):
     """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch).
-    progress: None, or ``progress(batches, rows, loss sum)`` of this chunk, called at the
-    engine's looks for signals. metric: None, or a float64 array of one value the batches'
-    training-metric terms are added to (reference.mlp.metric_terms)."""
+    alphas: None, or one L2 coefficient per batch of the epoch, as ``lrs`` (fastgd.sklearn's
+    convention, see Engine.run_epoch). progress: None, or ``progress(batches, rows, loss
+    sum)`` of this chunk, called at the engine's looks for signals. metric: None, or a
+    float64 array of one value the batches' training-metric terms are added to
+    (reference.mlp.metric_terms)."""
     states = optimizer._group_state
     for group, gstate in zip(optimizer.param_groups, states):
         optimizer._refresh(group, gstate)   # re-validates only an edited group, as step()
@@ -200,7 +202,7 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, progress=None
         param_delta, None if lrs is None else lrs[b0:b1],
         avg.buf if avg.active else None, avg.engine_mode if avg.active else 0, avg.beta,
         avg.count, run.clip_norm or 0.0, -1.0 if run.clip_value is None else run.clip_value,
-        run.weights, progress, metric)
+        run.weights, None if alphas is None else alphas[b0:b1], progress, metric)
     for gstate, mu in zip(states, mus):
         gstate["step"] += done
         gstate["mu_product"] = mu
