@@ -43,9 +43,10 @@ def _git_rev():
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
                              capture_output=True, text=True, check=True).stdout.strip()
+        # the paths are the repository root's (from benchmarks/ they named nothing)
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "csrc", "fastgd",
-                                "setup.py"], cwd=here, capture_output=True, text=True,
-                               check=True).stdout.strip()
+                                "setup.py"], cwd=os.path.dirname(here), capture_output=True,
+                               text=True, check=True).stdout.strip()
         return rev + (" + uncommitted changes to csrc/fastgd" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "?"

@@ -28,11 +28,11 @@ static inline void fg_act_backward(int dbl, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_
 static inline double fg_output_loss(int dbl, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t n, void *z,
                                     const void *b, const int64_t *labels, const void *targets,
                                     fg_output out, double inv_b, const double *w,
-                                    double inv_wsum) {
+                                    double inv_wsum, double *hits) {
     if (dbl) return fg_output_loss_f64(r0, r1, n, z, b, labels, targets, out, inv_b, w,
-                                       inv_wsum);
+                                       inv_wsum, hits);
     return fg_output_loss_f32(r0, r1, n, z, b, labels, targets, out, (float)inv_b, w,
-                              inv_wsum);
+                              inv_wsum, hits);
 }
 
 static inline void fg_col_sums(int dbl, ptrdiff_t rows, ptrdiff_t n, ptrdiff_t ld,

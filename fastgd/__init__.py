@@ -40,7 +40,8 @@ from fastgd._runtime.threads import get_num_threads, set_num_threads
 from fastgd._runtime.determinism import get_deterministic, set_deterministic
 from fastgd.ewa import EWA, ewa
 from fastgd import datasets, init, schedules
-from fastgd.training.history import History, NonFiniteLossError, TrainingInterrupted
+from fastgd.training.history import (AverageState, History, NonFiniteLossError,
+                                     TrainingInterrupted)
 from fastgd.model.mlp import MLP, LinearRegression, LogisticRegression, SoftmaxRegression
 from fastgd.optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Momentum, NAdam,
                           Optimizer, RAdam, RMSprop, clip_grad_norm_, clip_grad_value_,
@@ -64,5 +65,5 @@ __all__ = [
     "Adamax", "NAdam", "RAdam", "clip_grad_norm_", "clip_grad_value_", "flat_parameters",
     "MLP", "LinearRegression", "LogisticRegression", "SoftmaxRegression", "fit", "History",
     "NonFiniteLossError", "TrainingInterrupted", "datasets", "init", "schedules", "save",
-    "load", "Checkpoint", "callbacks", "sweep",
+    "load", "Checkpoint", "AverageState", "callbacks", "sweep",
 ]

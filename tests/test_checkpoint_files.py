@@ -186,7 +186,7 @@ def _rewrite_header(src, dst, edit):
 
 
 @pytest.mark.parametrize("edit, match", [
-    (lambda h: h.update(version=2), "version 2 is newer"),
+    (lambda h: h.update(version=3), "version 3 is newer"),
     (lambda h: h.update(version="1"), "version"),
     (lambda h: h.update(format="other"), "not a fastgd checkpoint"),
     (lambda h: h.update(epoch=-3), "epoch"),

@@ -102,6 +102,9 @@ def data_parallel_fit(model, X, y, optimizer, *, comm, epochs, batch_size, shuff
     ``FASTGD_MPI_TIMEOUT``); then ``on_timeout="abort"`` ends the MPI job (MPI_Abort,
     after printing why) and ``"raise"`` raises PeerTimeoutError.
     """
+    if isinstance(train_metric, str) and train_metric == "running":
+        train_metric = False   # fit's default: the running metric is the C loop's; here only
+                               # on request (True: a pass over the rows at each epoch's end)
     group = _comm.Group(comm, timeout, on_timeout)
     seed = _agree_seed(group, seed)
     error, run, refused = None, None, _refusals(loss, unsupported)

@@ -108,6 +108,11 @@ def take_stop_request():
     return requested
 
 
+def poll_interval():
+    """Seconds of work between looks for a signal (0: off)."""
+    return poll_seconds
+
+
 def set_poll_interval(double seconds):
     """Seconds of work between looks for a signal; 0 turns the looks off (benchmarks
     measure the polling's cost against that). Returns the previous interval."""
@@ -137,7 +142,7 @@ cdef extern from "fg_engine_kernels.h" nogil:
     double fg_output_loss(int dbl, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n, void *z,
                           const void *b, const int64_t *labels, const void *targets,
                           fg_output out, double inv_b,
-                          const double *w, double inv_wsum)
+                          const double *w, double inv_wsum, double *hits)
     void fg_col_sums(int dbl, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, const void *d,
                      void *db)
     void fg_add_scaled(int dbl, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ld, void *dw,
@@ -184,6 +189,8 @@ cdef struct Net:
     double *w_buf                # batch_max float64 for w_batch
     double *w_batch              # the batch's row weights (NULL: unweighted), gathered by
     double inv_wsum              # _gather_weights with 1 / their sum
+    double *hits                 # NULL, or per row of the batch its training-metric term
+    double *hits_buf             # (fg_output_loss) -- batch_max float64
     # the batch-1 look-ahead (its section below): b1_blocks partial products of the
     # first layer, one per block of step 2, and the next sample's inputs
     int b1_blocks
@@ -343,7 +350,7 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
         return 0.0
     loss = fg_output_loss(net.is_double, r0, r1, net.sizes[L], net.acts[L],
                           _at(net, net.params, net.b_off[L - 1]), net.labels, net.targets,
-                          net.out, 1.0 / B, net.w_batch, net.inv_wsum)
+                          net.out, 1.0 / B, net.w_batch, net.inv_wsum, net.hits)
     for l in range(L - 1, 0, -1):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
@@ -458,7 +465,7 @@ cdef double _rows_loss(Net *net, const Data *data, const int64_t *rows, Py_ssize
                   net.targets, rows, r0, r1, net.sizes[L])
     return fg_output_loss(net.is_double, r0, r1, net.sizes[L], net.acts[L],
                           _at(net, net.params, net.b_off[L - 1]), net.labels, net.targets,
-                          net.out, 1.0 / B, net.w_batch, net.inv_wsum)
+                          net.out, 1.0 / B, net.w_batch, net.inv_wsum, net.hits)
 
 
 cdef double _wide_step(Net *net, const Data *data, const int64_t *rows, Py_ssize_t B,
@@ -786,6 +793,8 @@ cdef class Engine:
         self.net.w_buf = <double *>self._buffer(batch_max, np.float64)
         self.net.w_batch = NULL
         self.net.inv_wsum = 0.0
+        self.net.hits_buf = <double *>self._buffer(batch_max, np.float64)
+        self.net.hits = NULL
         self.net.b1_blocks = _weight_blocks(&self.net, 1, True)
         self.net.z_part = self._buffer(self.net.b1_blocks * sizes[1], params.dtype)
         self.net.x_next = self._buffer(sizes[0], params.dtype)
@@ -817,7 +826,7 @@ cdef class Engine:
                   cnp.ndarray average=None, int average_mode=0,
                   double average_beta=0.0, long long average_count=0,
                   double clip_norm=0.0, double clip_value=-1.0, weights=None,
-                  alphas=None):
+                  alphas=None, progress=None, cnp.ndarray metric=None):
         """Train on n_batches consecutive batches of ``order``; returns (loss_sum over
         rows, rows seen, batches done, failed batch or -1, mu_products, interrupted).
 
@@ -846,7 +855,14 @@ cdef class Engine:
         scikit-learn scales its penalty by each batch's weight sum, so the last partial
         batch and every weighted batch has its own. Then ``self.l2_sum`` holds the sum
         over the batches done of rows * alpha_b / 2 * (sum of the weights' squares before
-        the batch's update), the penalty part of scikit-learn's epoch loss."""
+        the batch's update), the penalty part of scikit-learn's epoch loss.
+        progress: None, or ``progress(batches done, rows done, loss sum)`` called at each
+        look for a signal (not per batch: every poll_seconds of work, and never with the
+        polling off), after the signal handlers; what it raises stops the loop as a
+        handler's exception does.
+        metric: None, or a float64 array of one value to which the batches' training-metric
+        terms are added (fg_output_loss's ``hits``: the running metric, from the logits
+        each batch's loss is computed from, before its update)."""
         cdef Data data = _data_view(X, labels, Y, weights)
         cdef double wsum
         cdef int G = len(rules), g, pi, n_p = 2 * self.net.n_layers
@@ -854,7 +870,8 @@ cdef class Engine:
         cdef long long first_step[MAX_PARAMS]
         cdef Py_ssize_t b, r0, B, n = order.shape[0], rows_done = 0, bad = -1
         cdef const int64_t *rows = <const int64_t *>cnp.PyArray_DATA(order)
-        cdef double loss, loss_sum = 0.0
+        cdef double loss, loss_sum = 0.0, hit_sum = 0.0
+        cdef Py_ssize_t r
         cdef const double *lr_of_batch = NULL
         cdef const double *alpha_of_batch = NULL
         cdef double model_alpha = self.net.alpha, squares, l2_sum = 0.0
@@ -919,6 +936,11 @@ cdef class Engine:
                 raise ValueError("alphas: expected one finite L2 coefficient >= 0 per batch")
             alpha_of_batch = <const double *>cnp.PyArray_DATA(alpha_arr)
         self.l2_sum = 0.0
+        # last, after every check: hits set means the loop below counts into metric
+        if metric is not None:
+            if metric.dtype != np.float64 or metric.size != 1:
+                raise ValueError("metric: expected a float64 array of one value")
+            self.net.hits = self.net.hits_buf
         with nogil:
             next_poll = fg_now() + interval if polling else 0.0
             for b in range(n_batches):
@@ -932,6 +954,9 @@ cdef class Engine:
                     break
                 loss_sum += loss * B
                 rows_done += B
+                if self.net.hits != NULL:
+                    for r in range(B):
+                        hit_sum += self.net.hits[r]
                 if alpha_of_batch != NULL:
                     self.net.alpha = alpha_of_batch[b]
                     squares = 0.0
@@ -959,9 +984,11 @@ cdef class Engine:
                 if ahead:
                     _look_ahead_finish(&self.net)
                 if polling and b % clock_every == clock_every - 1 and fg_now() >= next_poll:
-                    with gil:   # a signal handler runs here; what it raises is kept
-                        try:
+                    with gil:   # signal handlers and a progress report run here; what
+                        try:        # they raise is kept
                             PyErr_CheckSignals()
+                            if progress is not None:
+                                progress(b + 1, rows_done, loss_sum)
                         except BaseException as e:
                             self.interruption = e
                             interrupted = True
@@ -969,24 +996,37 @@ cdef class Engine:
                     if interrupted:
                         break
                     next_poll = fg_now() + interval
+        if self.net.hits != NULL:
+            self.net.hits = NULL
+            (<double *>cnp.PyArray_DATA(metric))[0] += hit_sum
         self.net.alpha = model_alpha
         self.l2_sum = l2_sum
         done = b + 1 if interrupted else (b if bad >= 0 else n_batches)
         return (loss_sum, rows_done, done, bad, [group_steps[g].mu_product for g in range(G)],
                 interrupted)
 
-    def loss_and_grads(self, X, labels, Y, weights=None):
+    def loss_and_grads(self, X, labels, Y, weights=None, cnp.ndarray metric=None):
         """Mean (weighted mean, with float64 ``weights``) data loss over all rows of X, in
-        order, in one batch; grads in the buffer."""
+        order, in one batch; grads in the buffer. metric: as run_epoch's."""
         cdef Data data = _data_view(X, labels, Y, weights)
-        cdef Py_ssize_t n = X.shape[0]
-        cdef double loss
+        cdef Py_ssize_t n = X.shape[0], r
+        cdef double loss, hit_sum = 0.0
         order = np.arange(n, dtype=np.int64)
         cdef const int64_t *rows = <const int64_t *>cnp.PyArray_DATA(order)
         if n > self.net.batch_max:
             raise ValueError("loss_and_grads: more rows than the engine's buffers")
+        if metric is not None:
+            if metric.dtype != np.float64 or metric.size != 1:
+                raise ValueError("metric: expected a float64 array of one value")
+            self.net.hits = self.net.hits_buf
         with nogil:
             loss = _forward_backward(&self.net, &data, rows, n)
+            if self.net.hits != NULL:
+                for r in range(n):
+                    hit_sum += self.net.hits[r]
+        if self.net.hits != NULL:
+            self.net.hits = NULL
+            (<double *>cnp.PyArray_DATA(metric))[0] += hit_sum
         return loss
 
     def logits(self, X, cnp.ndarray out):

@@ -121,6 +121,34 @@ def metric(logits, labels, Y, output):
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
 
 
+def metric_terms(logits, labels, Y, output):
+    """A batch's share of the running training metric, from the logits its loss is computed
+    from (before its update), summed in float64: softmax the rows whose (first) largest
+    logit is the label's; sigmoid the outputs with (z > 0) == (y > 0.5); linear the squared
+    error summed over rows and outputs."""
+    if output == "softmax":
+        return float(np.sum(np.argmax(logits, axis=1) == labels))
+    if output == "sigmoid":
+        return float(np.sum((logits > 0) == (Y > 0.5)))
+    return float(np.sum((logits - Y).astype(np.float64) ** 2))
+
+
+def running_metric(total, rows, Y_seen, output, n_outputs):
+    """The epoch's running training metric (Keras-style: each batch measured as it was
+    trained on) from the summed ``metric_terms`` over ``rows`` rows: accuracy for softmax
+    and sigmoid (of outputs), R^2 for linear, with the sum of squares of ``Y_seen`` (the
+    targets of those rows) about their mean as its denominator (0 when it is 0)."""
+    if rows == 0:
+        return None
+    if output == "softmax":
+        return total / rows
+    if output == "sigmoid":
+        return total / (rows * n_outputs)
+    Y64 = np.asarray(Y_seen, dtype=np.float64)
+    ss_tot = float(np.sum((Y64 - Y64.mean(axis=0)) ** 2))
+    return 1.0 - total / ss_tot if ss_tot > 0 else 0.0
+
+
 def row_losses(logits, y, output):
     """Each row's data loss (float64) and P - Y: the terms the weighted mean is made of."""
     if output == "softmax":

@@ -16,15 +16,15 @@ from fastgd import batching
 from fastgd.reference import mlp as ref
 from fastgd.reference.average import average_coefficients, average_readout, average_update
 from fastgd.training.fitcall import batch_lrs, callbacks_stop, prepare_fit
-from fastgd.training.history import History, NonFiniteLossError
+from fastgd.training.history import AverageState, History, NonFiniteLossError
 
 
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
-        validation_split=None, train_metric=False, initial_batch=0, ema=None,
+        validation_split=None, train_metric="running", initial_batch=0, ema=None,
         ema_start="zeros", average=False, final_average=False, clip_norm=None,
-        clip_value=None, sample_weight=None, class_weight=None):
+        clip_value=None, sample_weight=None, class_weight=None, initial_average=None):
     run = prepare_fit(model, X, y, optimizer, epochs=epochs, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, schedule=schedule, callbacks=callbacks,
                       validation_data=validation_data, verbose=verbose, drop_last=drop_last,
@@ -33,9 +33,11 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       initial_batch=initial_batch, ema=ema, ema_start=ema_start,
                       average=average, final_average=final_average, clip_norm=clip_norm,
                       clip_value=clip_value, sample_weight=sample_weight,
-                      class_weight=class_weight)
+                      class_weight=class_weight, initial_average=initial_average)
     history = History(seed=run.seed, metric_name=model.metric_name, fast_path=False)
     avg = _Average(run)
+    if avg.arrays is not None:
+        history._average = avg
     nb, every = run.n_batches, run.callback_every
     for cb in run.callbacks:      # the callback protocol's optional hooks
         if hasattr(cb, "set_context"):
@@ -66,6 +68,16 @@ class _Average:
         self.arrays = None if run.average is None else \
             [np.zeros_like(p) for p in run.model.parameters()]
         self.count, self.active = 0, False
+        if run.initial_average is not None:      # resumed: the flat state, per array
+            flat, off = run.initial_average.weights, 0
+            for a in self.arrays:
+                a[...] = flat[off:off + a.size].reshape(a.shape)
+                off += a.size
+            self.count = run.initial_average.count
+
+    def state(self):
+        return AverageState(self.mode, self.beta, self.first, self.count,
+                            np.concatenate([a.ravel() for a in self.arrays]))
 
     def as_model(self, model):
         if self.arrays is None or self.count == 0:
@@ -92,6 +104,7 @@ def _epochs(run, history, nb, every, avg):
         lrs = batch_lrs(schedule, nb - start)
         lrs = None if lrs is None else [None] * start + lrs
         loss_sum, rows, stop, seconds, b = 0.0, 0, False, 0.0, 0
+        running = 0.0      # the running training metric's terms (metric_terms), summed
         t0 = time.perf_counter()
         for b in range(start, nb):
             idx = order[b * run.batch_size:(b + 1) * run.batch_size]
@@ -99,14 +112,19 @@ def _epochs(run, history, nb, every, avg):
                 for group, group_lr in zip(optimizer.param_groups, lrs[b]):
                     group["lr"] = group_lr
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                value, grads = _loss_and_grads(
-                    run, np.asarray(run.X[idx], model.dtype), run.targets(idx),
+                targets = run.targets(idx)
+                value, grads, logits = _loss_and_grads(
+                    run, np.asarray(run.X[idx], model.dtype), targets,
                     None if run.weights is None else run.weights[idx])
                 if not math.isfinite(value):
                     _restore(model, optimizer, schedule, saved, avg)
                     raise NonFiniteLossError(epoch, b, nb, history)
                 if run.clip_norm is not None or run.clip_value is not None:
                     grads = clip_gradients(grads, run.clip_norm, run.clip_value)
+                if run.train_metric == "running":   # these logits: before the update
+                    running += ref.metric_terms(
+                        logits, targets if model.output == "softmax" else None,
+                        None if model.output == "softmax" else targets, model.output)
                 optimizer.step(_in_optimizer_order(model, optimizer, grads))
                 if avg.active:
                     average_update(avg.arrays, model.parameters(),
@@ -134,7 +152,12 @@ def _epochs(run, history, nb, every, avg):
         params = model.parameters()
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(params, model.alpha)}
-        if run.train_metric:
+        if run.train_metric == "running":
+            seen = order[start * run.batch_size:start * run.batch_size + rows]
+            logs["train_metric"] = ref.running_metric(
+                running, rows, run.Y[seen] if model.output == "linear" else None,
+                model.output, model.layer_sizes[-1])
+        elif run.train_metric:
             kept = slice(None) if run.rows is None else run.rows
             logits, _ = ref.forward(params, np.asarray(run.X[kept], model.dtype),
                                     model.activation)
@@ -180,14 +203,16 @@ def clip_gradients(grads, clip_norm=None, clip_value=None):
 
 
 def _loss_and_grads(run, Xb, targets, weights=None):
+    """(mean data loss, gradients, logits) of a batch: reference.mlp.data_loss_and_grads,
+    spelled out so the logits the running metric reads are the loss's own."""
     model, params = run.model, run.model.parameters()
-    if run.loss is None:
-        return ref.data_loss_and_grads(params, Xb, targets, model.activation, model.output,
-                                       model.alpha, sample_weight=weights)
     logits, inputs = ref.forward(params, Xb, model.activation)
-    value, dlogits = run.loss(logits, targets)
-    return float(value), ref.backward(params, inputs, np.asarray(dlogits, model.dtype),
-                                      model.activation, model.alpha)
+    if run.loss is None:
+        value, dlogits = ref.data_loss_and_dlogits(logits, targets, model.output, weights)
+    else:
+        value, dlogits = run.loss(logits, targets)
+        value, dlogits = float(value), np.asarray(dlogits, model.dtype)
+    return value, ref.backward(params, inputs, dlogits, model.activation, model.alpha), logits
 
 
 def _in_optimizer_order(model, optimizer, grads):

@@ -4,16 +4,27 @@ the fast path the C engine applies it to each span of weights right after its up
 import numpy as np
 
 from fastgd.reference import average as spec
+from fastgd.training.history import AverageState
 
 
 class WeightAverage:
-    """The averaged weights (flat, the parameters' layout) and how many updates they hold."""
+    """The averaged weights (flat, the parameters' layout) and how many updates they hold;
+    a resumed run starts from the checked ``run.initial_average`` instead of zero."""
 
     def __init__(self, run):
         self.mode, self.beta, self.first = run.average or (None, 0.0, 0)
         self.buf = None if run.average is None else np.zeros_like(run.model._flat)
         self.count = 0
+        start = getattr(run, "initial_average", None)
+        if start is not None:
+            self.buf[...], self.count = start.weights, start.count
         self.active = False             # averaging during the current epoch
+
+    def state(self):
+        """An AverageState (a copy), or None without averaging."""
+        if self.buf is None:
+            return None
+        return AverageState(self.mode, self.beta, self.first, self.count, self.buf.copy())
 
     def start_epoch(self, epoch):
         self.active = self.buf is not None and epoch >= self.first

@@ -6,8 +6,13 @@ every N batches; returning True stops training. Two optional hooks give a callba
 the logs do not hold (Keras' ``set_model`` idea, without changing the call signature):
 ``set_context(model, optimizer, schedule, history, **info)`` once before the first epoch
 (``info``: ``epochs``, ``initial_epoch``, ``n_batches``) and ``on_train_end(history)``
-once after the last, also when training stopped early or raised. Every callback here
-keeps its state in plain attributes and touches nothing per batch.
+once after the last, also when training stopped early or raised. A third,
+``on_progress(epoch, logs)``, is for watching only: fit calls it from the C loop's
+periodic look for signals (every ~25 ms of work, never per batch, the batches unchanged)
+when the callback's ``wants_progress()`` is true (a drawn ProgressBar); its return value
+is ignored, and what it raises stops training after the batch that was running, as a
+signal handler's exception does. Every callback here keeps its state in plain attributes
+and touches nothing per batch.
 """
 import csv
 import math
@@ -23,11 +28,12 @@ __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "CSVLogger", "Progres
 
 
 def start(run, history, n_batches):
-    """Before the first epoch: ``set_context`` of each callback that has it. Returns how
-    often (in batches) the epoch returns to Python: ``callback_every``, or, when it is
-    None, the smallest ``batches_every(n_batches)`` a callback asks for (a progress bar),
-    or None. Chunked epochs give the same bits as whole ones."""
-    every = run.callback_every
+    """Before the first epoch: ``set_context`` of each callback that has it. Returns
+    (every, watchers): how often (in batches) the epoch returns to Python --
+    ``callback_every``, or, when it is None, the smallest ``batches_every(n_batches)`` a
+    callback asks for, or None (chunked epochs give the same bits as whole ones) -- and
+    the callbacks whose ``on_progress`` the loop's periodic look calls (see above)."""
+    every, watchers = run.callback_every, []
     for cb in run.callbacks:
         if hasattr(cb, "set_context"):
             cb.set_context(run.model, run.optimizer, run.schedule, history,
@@ -37,7 +43,10 @@ def start(run, history, n_batches):
             asked = cb.batches_every(n_batches)
             if asked is not None:
                 every = asked if every is None else min(every, asked)
-    return every
+        if callable(getattr(cb, "on_progress", None)) and \
+                getattr(cb, "wants_progress", lambda: True)():
+            watchers.append(cb)
+    return every, watchers
 
 
 def end(callbacks, history):
@@ -267,16 +276,15 @@ class CSVLogger(Callback):
 
 class ProgressBar(Callback):
     """A bar over the run's batches: tqdm when installed, else a plain line redrawn in
-    place. Within an epoch it moves when fit returns to Python: every ``callback_every``
-    batches if that is set, else about ``updates`` times per epoch (the C epoch runs in
-    chunks, which gives the same bits; nothing in Python runs per batch); after each epoch
-    a line with the epoch's numbers is printed above it. Drawn only when ``stream``
-    (default stdout) is a terminal, unless ``enabled=True``; ``enabled=False`` turns it
-    off."""
+    place. Within an epoch it moves at the C loop's periodic look for signals (every
+    ~25 ms of work: ``on_progress``), so the batches run as they would without it and
+    nothing in Python runs per batch; with ``callback_every`` it also moves at each chunk.
+    After each epoch a line with the epoch's numbers is printed above it. Drawn only when
+    ``stream`` (default stdout) is a terminal, unless ``enabled=True``; ``enabled=False``
+    turns it off (and then fit does not report progress at all)."""
 
-    def __init__(self, stream=None, enabled=None, desc="training", updates=20):
+    def __init__(self, stream=None, enabled=None, desc="training"):
         self.enabled = None if enabled is None else _checks.flag(enabled, "enabled")
-        self.updates = _checks.integer(updates, "updates", low=1)
         self.stream, self.desc = stream, desc
         self._bar = None
 
@@ -292,12 +300,22 @@ class ProgressBar(Callback):
             self._bar = _Bar(total, stream, self.desc)
         self._done = 0
 
+    def wants_progress(self):
+        """fit reports progress within epochs only to a bar that is drawn."""
+        return self._bar is not None
+
+    def on_progress(self, epoch, logs):
+        self._move(epoch, logs)
+
     def on_batches_end(self, epoch, logs):
+        self._move(epoch, logs)
+        return False
+
+    def _move(self, epoch, logs):
         if self._bar is not None:
             done = (epoch - self._first) * (self._nb or 0) + logs["batches"]
             self._bar.update(done - self._done, f"epoch {epoch + 1}  loss {logs['loss']:.4f}")
             self._done = done
-        return False
 
     def on_epoch_end(self, epoch, logs):
         if self._bar is None:
@@ -314,12 +332,6 @@ class ProgressBar(Callback):
         self._bar.update(done - self._done, f"epoch {epoch + 1}")
         self._done = done
         return False
-
-    def batches_every(self, n_batches):
-        """Ask fit to return to Python ~``updates`` times per epoch (when drawn)."""
-        if self._bar is None or n_batches < 2:
-            return None
-        return max(1, n_batches // self.updates)
 
     def on_train_end(self, history):
         self._close()

@@ -1,15 +1,17 @@
 """Checkpoints: ``fastgd.save`` / ``fastgd.load``, one .npz holding a model, its optimizer,
-schedule and History and where training stood, so that ``fit(..., initial_epoch=ckpt.epoch)``
-continues bit for bit as if it had never stopped.
+schedule, History, fit's running weight average and where training stood, so that
+``fit(..., initial_epoch=ckpt.epoch)`` continues bit for bit as if it had never stopped.
 
 Design: the state is each object's own (``MLP``'s model-file entries, ``state_dict()`` of
 the optimizer and the schedule, History's fields), so a checkpoint, a pickle and a
-hand-rolled ``load_state_dict`` resume agree. The file (format version 1) holds
+hand-rolled ``load_state_dict`` resume agree. The file (format version 2 when it holds a
+weight average, else 1, so older fastgd still reads what it can) holds
 
 =========================  ===========================================================
 ``fastgd_checkpoint``      0-d string: a JSON header -- format, version, the model's
                            architecture, the optimizer's class, hyper-parameters and step
                            counts, the schedule's class and state, History, epoch, batch,
+                           the average's mode, beta, first epoch and count (version 2),
                            ``meta``. Tuples are tagged ``{"__tuple__": [...]}``; floats are
                            written with ``repr``, so every rate and product reads back
                            exactly
@@ -17,6 +19,7 @@ model entries              ``layer_sizes``, ``activation``, ``output``, ``alpha`
                            ``dtype``, ``params``: a model file's, so ``MLP.load`` and
                            ``fastgd predict`` read a checkpoint as a model
 ``optimizer.<i>.<name>``   state array ``name`` of the optimizer's parameter ``i``
+``average.weights``        the running average, raw and flat (version 2)
 =========================  ===========================================================
 
 Loading runs no code (no pickle; the classes are looked up by name among fastgd's own) and
@@ -40,12 +43,13 @@ from fastgd.model.mlp import MLP
 from fastgd.optim.base import Optimizer
 from fastgd.optim.rules import OPTIMIZERS
 from fastgd.schedules._base import ClosedFormScheduler, LRScheduler
-from fastgd.training.history import History
+from fastgd.reference.average import MODES as _AVERAGE_MODES
+from fastgd.training.history import AverageState, History
 
 __all__ = ["save", "load", "Checkpoint", "FORMAT_VERSION"]
 
 FORMAT = "fastgd-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2            # 2: a weight average; files without one are still written as 1
 _HEADER = "fastgd_checkpoint"
 _MAX_HEADER_CHARS = 64 << 20
 
@@ -60,7 +64,9 @@ class Checkpoint:
     on ``optimizer`` yourself and ``load_state_dict(schedule_state)``. ``history``: the
     History saved (None if none). ``epoch``: epochs completed, the ``initial_epoch`` to
     resume with. ``batch``: batches of epoch ``epoch`` already applied (None: the epoch
-    had not started). ``meta``: the keyword arguments given to :func:`save`.
+    had not started). ``average``: fit's running weight average (an AverageState, for
+    ``fit(..., initial_average=)``; None if none was saved). ``meta``: the keyword
+    arguments given to :func:`save`.
     """
     model: MLP
     optimizer: Optimizer = None
@@ -71,6 +77,7 @@ class Checkpoint:
     meta: dict = dataclasses.field(default_factory=dict)
     schedule_state: dict = None
     path: str = None
+    average: AverageState = None
 
     @property
     def seed(self):
@@ -83,7 +90,7 @@ class Checkpoint:
 # ----------------------------------------------------------------------------- save
 
 def save(path, model, optimizer=None, schedule=None, history=None, *, epoch=None,
-         batch=None, **meta):
+         batch=None, average=None, **meta):
     """Write a checkpoint to ``path`` (``.npz`` appended when missing) atomically; returns
     the path written.
 
@@ -92,7 +99,10 @@ def save(path, model, optimizer=None, schedule=None, history=None, *, epoch=None
     one past History's last epoch, else 0); ``batch``: for a state saved mid-epoch, the
     batches of epoch ``epoch`` already applied (default: from ``history.stopped_at`` when
     training stopped mid-epoch). Resume with ``fit(..., initial_epoch=ckpt.epoch,
-    initial_batch=ckpt.batch or 0)``. ``meta``: plain data (numbers, strings,
+    initial_batch=ckpt.batch or 0)``. ``average``: an AverageState of fit's weight
+    average (default: ``history.average_state``, so a History from a fit with ``ema=`` or
+    ``average=`` brings it along); resume it with ``initial_average=ckpt.average``.
+    ``meta``: plain data (numbers, strings,
     lists, dicts) kept in the file, e.g. ``seed=``, read back as ``Checkpoint.meta``.
     """
     if not isinstance(model, MLP):
@@ -109,13 +119,18 @@ def save(path, model, optimizer=None, schedule=None, history=None, *, epoch=None
             raise ValueError("schedule: must be attached to the optimizer saved with it")
     if history is not None and not isinstance(history, History):
         raise TypeError(f"history: expected a fastgd History, got {type(history).__name__}")
+    if average is None and history is not None:
+        average = history.average_state
+    if average is not None:
+        _check_average(average, model)
     if epoch is None and history is not None and history.stopped_at is not None:
         epoch, batch = history.stopped_at if batch is None else (history.stopped_at[0], batch)
     if epoch is None:
         epoch = history.epoch[-1] + 1 if history is not None and history.epoch else 0
     epoch = _count(epoch, "epoch")
     batch = None if batch is None else _count(batch, "batch")
-    header = {"format": FORMAT, "version": FORMAT_VERSION, "model": model._config(),
+    header = {"format": FORMAT, "version": 1 if average is None else 2,
+              "model": model._config(),
               "optimizer": None, "schedule": None, "history": None, "epoch": epoch,
               "batch": batch, "meta": _encode(meta, "meta")}
     arrays = model._file_arrays()
@@ -125,12 +140,30 @@ def save(path, model, optimizer=None, schedule=None, history=None, *, epoch=None
         header["schedule"] = _schedule_header(schedule)
     if history is not None:
         header["history"] = _encode(dataclasses.asdict(history), "history")
+    if average is not None:
+        header["average"] = {"mode": average.mode, "beta": float(average.beta),
+                             "first": int(average.first), "count": int(average.count)}
+        arrays["average.weights"] = average.weights
     arrays[_HEADER] = np.array(json.dumps(header))
     return write_npz(path, arrays)
 
 
 def _count(v, name):
     return _checks.integer(v, name, low=0)
+
+
+def _check_average(average, model):
+    if not isinstance(average, AverageState):
+        raise TypeError(f"average: expected an AverageState (History.average_state), got "
+                        f"{type(average).__name__}")
+    n = model._flat.size
+    w = average.weights
+    if not isinstance(w, np.ndarray) or w.dtype != model.dtype or w.shape != (n,):
+        raise ValueError(f"average.weights: expected a flat {model.dtype} array of {n} "
+                         f"values, got {getattr(w, 'dtype', type(w).__name__)} "
+                         f"{getattr(w, 'shape', '')}")
+    _average_fields(average.mode, average.beta, average.first, average.count,
+                    lambda m: ValueError(f"average: {m}"))
 
 
 def _optimizer_header(model, optimizer, arrays):
@@ -253,9 +286,46 @@ def _from_header(f, header, path):
     meta = _decode(header["meta"])
     if not isinstance(meta, dict):
         raise f.error(f"meta: expected a dict, got {type(meta).__name__}")
+    average = None
+    if header.get("average") is not None or "average.weights" in f:
+        if version < 2:
+            raise f.error(f"format version {version} has no weight average, but the file "
+                          "holds one")
+        average = _load_average(f, header.get("average"), model)
     return Checkpoint(model=model, optimizer=optimizer, schedule=schedule, history=history,
                       epoch=epoch, batch=batch, meta=meta, schedule_state=schedule_state,
-                      path=None if hasattr(path, "read") else os.fspath(path))
+                      path=None if hasattr(path, "read") else os.fspath(path),
+                      average=average)
+
+
+def _average_fields(mode, beta, first, count, error):
+    """The average's scalars as fit makes them (raises error(message) otherwise)."""
+    if not isinstance(mode, str) or mode not in _AVERAGE_MODES:
+        raise error(f"mode: expected one of {sorted(_AVERAGE_MODES)}, got {mode!r}")
+    if mode == "polyak":
+        ok_beta = beta == 0.0
+    else:
+        ok_beta = 0.0 < beta < 1.0
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not ok_beta:
+        raise error(f"beta: expected {'0.0' if mode == 'polyak' else 'a number in (0, 1)'} "
+                    f"for {mode!r}, got {beta!r}")
+    for name, v in (("first", first), ("count", count)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise error(f"{name}: expected an int >= 0, got {v!r}")
+
+
+def _load_average(f, spec, model):
+    if not isinstance(spec, dict) or set(spec) != {"mode", "beta", "first", "count"}:
+        raise f.error("average: expected mode, beta, first and count in the header")
+    _average_fields(spec["mode"], spec["beta"], spec["first"], spec["count"],
+                    lambda m: f.error(f"average: {m}"))
+    if "average.weights" not in f:
+        raise f.error("average: the header has one but the file holds no average.weights")
+    weights = f.read("average.weights", dtype=model.dtype, shape=(model._flat.size,))
+    if not np.isfinite(weights).all():
+        raise f.error("average.weights: contains NaN or inf")
+    return AverageState(spec["mode"], float(spec["beta"]), spec["first"], spec["count"],
+                        weights)
 
 
 def _load_optimizer(f, spec, model):

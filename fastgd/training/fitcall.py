@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastgd import _checks, batching
+from fastgd.training.history import AverageState
 
 __all__ = ["FitCall", "prepare_fit"]
 
@@ -43,13 +44,15 @@ class FitCall:
     initial_epoch: int
     callback_every: int
     rows: object = None
-    train_metric: bool = False
+    train_metric: object = False  # "running" (measured in the loss pass), True (a pass at
+                                  # each epoch's end) or False
     initial_batch: int = 0
     average: tuple = None         # (mode, beta, first epoch) of weight averaging, or None
     final_average: bool = False   # the model ends with the averaged weights
     clip_norm: float = None       # each batch's gradient: global L2 norm at most this
     clip_value: float = None      # ... and each element within [-clip_value, clip_value]
     weights: object = None      # float64 per-row weights (sample x class weight), or None
+    initial_average: object = None   # AverageState a resumed average starts from, or None
 
     @property
     def n_batches(self):
@@ -65,9 +68,10 @@ class FitCall:
 def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                 schedule=None, callbacks=(), validation_data=None, verbose=0,
                 drop_last=False, loss=None, initial_epoch=0, callback_every=None,
-                validation_split=None, train_metric=False, initial_batch=0, ema=None,
+                validation_split=None, train_metric="running", initial_batch=0, ema=None,
                 ema_start="zeros", average=False, final_average=False, clip_norm=None,
-                clip_value=None, sample_weight=None, class_weight=None):
+                clip_value=None, sample_weight=None, class_weight=None,
+                initial_average=None):
     """Check every argument of a fit call before anything is touched; a FitCall."""
     if not callable(getattr(model, "encode_targets", None)):
         raise TypeError(f"model: expected a fastgd.MLP, got {type(model).__name__}")
@@ -77,7 +81,11 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
         if validation_data is not None:
             raise ValueError("validation_split: expected None when validation_data is "
                              f"given, got {validation_split!r}")
-    train_metric = _checks.flag(train_metric, "train_metric")
+    if not (isinstance(train_metric, str) and train_metric == "running"):
+        if isinstance(train_metric, str):
+            raise TypeError(f"train_metric: expected True, False or 'running', got "
+                            f"{train_metric!r}")
+        train_metric = _checks.flag(train_metric, "train_metric")
     shuffle = _checks.flag(shuffle, "shuffle")
     flat = getattr(model, "_flat", None)
     if flat is not None and not flat.flags.writeable:
@@ -92,6 +100,7 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
     if final_average and averaging is None:
         raise ValueError("final_average: expected ema= or average= to be set with it, got "
                          "neither")
+    initial_average = _check_initial_average(initial_average, averaging, model)
     X = model.check_X(X)
     labels, Y = model.encode_targets(y, X.shape[0])
     epochs = _checks.integer(epochs, "epochs", low=0)
@@ -137,7 +146,7 @@ def prepare_fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, see
                    initial_epoch=initial_epoch, callback_every=callback_every, rows=rows,
                    train_metric=train_metric, initial_batch=initial_batch,
                    average=averaging, final_average=final_average, clip_norm=clip_norm,
-                   clip_value=clip_value, weights=weights)
+                   clip_value=clip_value, weights=weights, initial_average=initial_average)
 
 
 def _validation_rows(n, labels, fraction, seed):
@@ -173,6 +182,34 @@ def _check_average(ema, ema_start, average):
         return None
     beta = _checks.real(ema, "ema", low=0.0, high=1.0, low_open=True, high_open=True)
     return ("ema" if ema_start == "zeros" else "ema_copy", beta, 0)
+
+
+def _check_initial_average(state, averaging, model):
+    """A resumed average: an AverageState of the averaging this fit does (same mode, beta
+    and first epoch), with one finite weight of the model's dtype per parameter."""
+    if state is None:
+        return None
+    if not isinstance(state, AverageState):
+        raise TypeError("initial_average: expected an AverageState (Checkpoint.average, "
+                        f"History.average_state) or None, got {type(state).__name__}")
+    if averaging is None:
+        raise ValueError("initial_average: expected ema= or average= to be set with it, "
+                         "got neither")
+    if (state.mode, state.beta, state.first) != averaging:
+        raise ValueError(f"initial_average: expected the average of this fit's settings "
+                         f"(mode, beta, first epoch) {averaging}, got "
+                         f"{(state.mode, state.beta, state.first)}")
+    _checks.integer(state.count, "initial_average.count", low=0)
+    n = sum(p.size for p in model.parameters())
+    w = state.weights
+    if not isinstance(w, np.ndarray) or w.dtype != model.dtype or w.shape != (n,):
+        raise ValueError(f"initial_average.weights: expected a flat {np.dtype(model.dtype)} "
+                         f"array of {n} values, got "
+                         f"{getattr(w, 'dtype', type(w).__name__)} {getattr(w, 'shape', '')}")
+    if not np.isfinite(w).all():
+        raise ValueError("initial_average.weights: expected finite values")
+    return state
+
 
 def row_weights(model, labels, Y, n, sample_weight, class_weight, rows=None):
     """One float64 weight per row of X: ``sample_weight`` (default 1) times the weight of
@@ -263,15 +300,17 @@ def _check_schedule(schedule, optimizer, n, batch_size, drop_last, epochs, initi
                          f"{per_epoch} step(s)): {e}") from None
 
 
+_HOOKS = ("on_epoch_end", "on_batches_end", "on_progress")
+
+
 def _check_callbacks(callbacks):
-    if callable(callbacks) or hasattr(callbacks, "on_epoch_end") or \
-            hasattr(callbacks, "on_batches_end"):
+    if callable(callbacks) or any(hasattr(callbacks, h) for h in _HOOKS):
         callbacks = (callbacks,)
     callbacks = tuple(callbacks)
     for i, cb in enumerate(callbacks):
-        if not (callable(cb) or hasattr(cb, "on_epoch_end") or hasattr(cb, "on_batches_end")):
+        if not (callable(cb) or any(hasattr(cb, h) for h in _HOOKS)):
             raise TypeError(f"callbacks[{i}]: expected a callable or an object with "
-                            "on_epoch_end and/or on_batches_end")
+                            "on_epoch_end, on_batches_end and/or on_progress")
     return callbacks
 
 

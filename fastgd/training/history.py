@@ -1,8 +1,10 @@
-"""What fit returns: one row of numbers per epoch."""
+"""What fit returns: one row of numbers per epoch, and where its weight average stands."""
 import csv
 import io
 import os
 from dataclasses import dataclass, field
+
+import numpy as np
 
 _COLUMNS = ("epoch", "loss", "train_metric", "val_loss", "val_metric", "lr", "time",
             "samples")
@@ -40,12 +42,30 @@ class TrainingInterrupted(KeyboardInterrupt):
                          f"resume with initial_epoch={epoch}, initial_batch={batch}")
 
 
+@dataclass(frozen=True, eq=False)
+class AverageState:
+    """Where fit's running average of the weights stands: all a resumed run needs to go on
+    bit for bit (``History.average_state`` -> ``fastgd.save`` -> ``Checkpoint.average`` ->
+    ``fit(..., initial_average=)``). ``mode``: "ema" (from zero), "ema_copy" or "polyak"
+    (fastgd/reference/average.py); ``beta``: the EMA's (0.0 for Polyak); ``first``: the
+    epoch averaging starts at; ``count``: updates averaged so far; ``weights``: the raw
+    running value, flat in the parameters' order (``[W_0, b_0, W_1, ...]``) and dtype --
+    an EMA from zero is *not* bias-corrected here (``History.averaged_model`` is)."""
+    mode: str
+    beta: float
+    first: int
+    count: int
+    weights: np.ndarray
+
+
 @dataclass
 class History:
     """Per-epoch training record. ``loss`` is the sample-weighted mean of the epoch's batch
     losses plus the L2 penalty at the epoch's end; ``lr`` the rate the epoch started with;
     ``time`` its wall-clock seconds (training only, validation excluded); ``train_metric``
-    the model's metric (``metric_name``) on the training data, when fit measured it.
+    the model's metric (``metric_name``) on the training data: by default the running one
+    (over the epoch's batches, each before its update), or the end-of-epoch model's with
+    ``fit(train_metric=True)``; None when not measured.
     ``stopped_at``: ``(epoch, batches applied)`` when a callback stopped training within
     an epoch, i.e. ``fit(initial_epoch=epoch, initial_batch=batches)`` resumes it."""
     seed: int = None
@@ -64,6 +84,15 @@ class History:
     # or Ctrl-C (then ``interrupted`` is True and the last row is that part of the epoch)
     stopped_at: tuple = None
     interrupted: bool = False
+    # the loop's running average (an object with ``state()``), None without averaging;
+    # not a field: it is saved as its own arrays, not in History's header
+    _average = None
+
+    @property
+    def average_state(self):
+        """An :class:`AverageState` (a copy) of the run's weight average as it stands now
+        -- after fit, or inside a callback at an epoch's end -- or None without one."""
+        return None if self._average is None else self._average.state()
 
     def append(self, logs):
         for key in _COLUMNS:

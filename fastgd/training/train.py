@@ -33,9 +33,10 @@ from fastgd.training.history import History, NonFiniteLossError, TrainingInterru
 def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
         schedule=None, callbacks=(), validation_data=None, verbose=0, drop_last=False,
         loss=None, initial_epoch=0, n_threads=None, callback_every=None,
-        validation_split=None, train_metric=False, initial_batch=0, ema=None,
+        validation_split=None, train_metric="running", initial_batch=0, ema=None,
         ema_start="zeros", average=False, final_average=False, clip_norm=None,
-        clip_value=None, sample_weight=None, class_weight=None, comm=None):
+        clip_value=None, sample_weight=None, class_weight=None, initial_average=None,
+        comm=None):
     """Train ``model`` on (X, y) in place; returns a :class:`History`.
 
     batch_size: ``len(X)`` is batch gradient descent, 1 is stochastic gradient descent,
@@ -51,7 +52,9 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     the lesson's form) or starting as a copy (``"copy"``, torch's and Keras'); average=True
     or average=k: Polyak's mean of the weights from epoch k instead. Validation uses the
     averaged weights, ``History.averaged_model`` holds them after fit, and
-    ``final_average=True`` puts them into the model. clip_norm / clip_value: clip each
+    ``final_average=True`` puts them into the model. initial_average: resume an average
+    where it stood (``Checkpoint.average`` or ``History.average_state``, an AverageState
+    made by a run with the same ema/average settings). clip_norm / clip_value: clip each
     batch's gradient to a global L2 norm (torch's clip_grad_norm_: scale by
     clip_norm / (norm + 1e-6) when below 1) and/or to [-clip_value, clip_value] per element,
     in C; the update then follows the whole gradient instead of being fused into it.
@@ -63,10 +66,16 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
     ``on_batches_end(epoch, logs)`` of the callbacks that have it (True stops there).
     A callback's optional ``set_context(model, optimizer, schedule, history, **info)`` is
     called once before the first epoch and ``on_train_end(history)`` after the last (see
-    fastgd.training.callbacks). validation_split: a fraction of the rows held out for
+    fastgd.training.callbacks); one with ``on_progress(epoch, logs)`` (a drawn
+    ProgressBar) is also called from the C loop's look for signals, every ~25 ms of work
+    (the batches unchanged; what it raises stops fit after the running batch).
+    validation_split: a fraction of the rows held out for
     validation instead of ``validation_data``: stratified by class, drawn from ``seed``
-    (the same rows on a resumed run). train_metric: also measure the model's metric on the
-    training rows after each epoch (one more forward pass over them; History.train_metric).
+    (the same rows on a resumed run). train_metric: History.train_metric per epoch --
+    "running" (the default) the model's metric (accuracy; R^2 for a linear output) over
+    the epoch's batches, each measured on the logits its loss was computed from, before
+    its update (Keras' running metric; counted in the C loss pass); True the metric of
+    the end-of-epoch model over all training rows (one more forward pass); False none.
     loss: None (the model's own) or ``f(logits, targets) -> (mean_loss, dL/dlogits)``.
     X may be float32/float64, C- or F-ordered, or a numpy.memmap: batches are gathered
     (and converted to the model's dtype) row by row; X is never copied whole.
@@ -93,19 +102,21 @@ def fit(model, X, y, optimizer, *, epochs, batch_size, shuffle=True, seed=None,
                       initial_batch=initial_batch, ema=ema, ema_start=ema_start,
                       average=average, final_average=final_average, clip_norm=clip_norm,
                       clip_value=clip_value, sample_weight=sample_weight,
-                      class_weight=class_weight)
+                      class_weight=class_weight, initial_average=initial_average)
     n_threads = _threads.resolve(n_threads)
     avg = WeightAverage(run)
     engine_ok = loss is None and _engine_eligible(model, optimizer, schedule)
     if engine_ok:
         engine = model._engine(min(batch_size, run.n), n_threads)
-        def runner(order, b0, b1, lrs):
-            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg)
+        def runner(order, b0, b1, lrs, progress=None, metric=None):
+            return _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg,
+                                 progress=progress, metric=metric)
     else:
         grad_fn = _custom_loss_grad_fn(model, optimizer, loss) if loss is not None else \
             _engine_grad_fn(model, optimizer, min(batch_size, run.n), n_threads)
-        def runner(order, b0, b1, lrs):
-            return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg)
+        def runner(order, b0, b1, lrs, progress=None, metric=None):
+            return python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg, progress,
+                                metric)
     with _threads.single_threaded_blas(), _ctrl_c_as_request():
         return run_epochs(run, runner, fast_path=engine_ok, avg=avg)
 
@@ -172,10 +183,14 @@ class _Interrupted(Exception):
         self.cause, self.done, self.loss_sum, self.rows = cause, done, loss_sum, rows
 
 
-def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, alphas=None):
+def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, alphas=None,
+                  progress=None, metric=None):
     """Batches [b0, b1) of an epoch in the C engine; returns (loss sum, rows, failed batch).
     alphas: None, or one L2 coefficient per batch of the epoch, as ``lrs`` (fastgd.sklearn's
-    convention, see Engine.run_epoch)."""
+    convention, see Engine.run_epoch). progress: None, or ``progress(batches, rows, loss
+    sum)`` of this chunk, called at the engine's looks for signals. metric: None, or a
+    float64 array of one value the batches' training-metric terms are added to
+    (reference.mlp.metric_terms)."""
     states = optimizer._group_state
     for group, gstate in zip(optimizer.param_groups, states):
         optimizer._refresh(group, gstate)   # re-validates only an edited group, as step()
@@ -187,7 +202,7 @@ def _engine_epoch(engine, run, optimizer, order, b0, b1, lrs, avg, alphas=None):
         param_delta, None if lrs is None else lrs[b0:b1],
         avg.buf if avg.active else None, avg.engine_mode if avg.active else 0, avg.beta,
         avg.count, run.clip_norm or 0.0, -1.0 if run.clip_value is None else run.clip_value,
-        run.weights, None if alphas is None else alphas[b0:b1])
+        run.weights, None if alphas is None else alphas[b0:b1], progress, metric)
     for gstate, mu in zip(states, mus):
         gstate["step"] += done
         gstate["mu_product"] = mu
@@ -203,9 +218,9 @@ def _engine_grad_fn(model, optimizer, batch_max, n_threads):
     engine = model._engine(batch_max, n_threads)
     grads = _in_optimizer_order(model, optimizer, model._grads)
 
-    def grad_fn(Xb, targets, wb=None):
+    def grad_fn(Xb, targets, wb=None, metric=None):
         labels, Y = (targets, None) if model.output == "softmax" else (None, targets)
-        return engine.loss_and_grads(Xb, labels, Y, wb), grads
+        return engine.loss_and_grads(Xb, labels, Y, wb, metric), grads
     return grad_fn
 
 
@@ -217,9 +232,12 @@ def _in_optimizer_order(model, optimizer, grads):
 
 
 def _custom_loss_grad_fn(model, optimizer, loss):
-    def grad_fn(Xb, targets):
+    def grad_fn(Xb, targets, metric=None):
         params = model.parameters()
         logits, inputs = ref.forward(params, Xb, model.activation)
+        if metric is not None:
+            labels, Y = (targets, None) if model.output == "softmax" else (None, targets)
+            metric[0] += ref.metric_terms(logits, labels, Y, model.output)
         value, dlogits = loss(logits, targets)
         grads = ref.backward(params, inputs, np.asarray(dlogits, model.dtype),
                              model.activation, model.alpha)
@@ -227,9 +245,14 @@ def _custom_loss_grad_fn(model, optimizer, loss):
     return grad_fn
 
 
-def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg):
-    """Batches [b0, b1) as a per-batch Python loop (the fallback)."""
+def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg, progress=None,
+                 metric=None):
+    """Batches [b0, b1) as a per-batch Python loop (the fallback). progress: as the
+    engine's, called after a batch once the engine's poll interval has passed; metric:
+    as the engine's."""
     loss_sum, rows, bs, applied = 0.0, 0, run.batch_size, 0
+    interval = _engine.poll_interval()
+    next_report = time.perf_counter() + interval
     try:
         for b in range(b0, b1):
             idx = order[b * bs:(b + 1) * bs]
@@ -242,8 +265,9 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg):
             # model); NumPy's overflow warnings, raised as errors under -W error, would
             # skip the restore.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, grads = grad_fn(Xb, targets) if run.weights is None else \
-                    grad_fn(Xb, targets, np.ascontiguousarray(run.weights[idx]))
+                loss, grads = grad_fn(Xb, targets, metric=metric) if run.weights is None \
+                    else grad_fn(Xb, targets, np.ascontiguousarray(run.weights[idx]),
+                                 metric=metric)
                 if not math.isfinite(loss):
                     return loss_sum, rows, b
                 if run.clip_norm is not None or run.clip_value is not None:
@@ -256,6 +280,12 @@ def python_epoch(run, optimizer, order, b0, b1, lrs, grad_fn, avg):
             rows += len(idx)
             if _engine.take_stop_request():
                 raise KeyboardInterrupt
+            if progress is not None and interval > 0 and time.perf_counter() >= next_report:
+                try:
+                    progress(applied, rows, loss_sum)
+                except BaseException as e:   # as the engine: stop after this batch
+                    raise _Interrupted(e, applied, loss_sum, rows) from None
+                next_report = time.perf_counter() + interval
     except KeyboardInterrupt as e:
         # fastgd's optimizers count a step with its update (in C): their count says
         # whether the batch that was running was applied; other optimizers' steps are
@@ -278,10 +308,12 @@ def _finite_state(model, optimizer):
 def run_epochs(run, runner, fast_path, avg):
     """The once-per-epoch loop shared by the engine and the per-batch fallback."""
     history = History(seed=run.seed, metric_name=run.model.metric_name, fast_path=fast_path)
+    if avg.buf is not None:
+        history._average = avg
     nb = batching.n_batches(run.n, run.batch_size, run.drop_last)
-    every = _callbacks.start(run, history, nb)
+    every, watchers = _callbacks.start(run, history, nb)
     try:
-        _epochs(run, runner, history, nb, every, avg)
+        _epochs(run, runner, history, nb, every, avg, watchers)
     except BaseException:
         _callbacks.abort(run.callbacks)
         raise
@@ -292,7 +324,7 @@ def run_epochs(run, runner, fast_path, avg):
     return history
 
 
-def _epochs(run, runner, history, nb, every, avg):
+def _epochs(run, runner, history, nb, every, avg, watchers=()):
     model, optimizer, schedule = run.model, run.optimizer, run.schedule
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
         # a run resumed mid-epoch starts its first epoch at initial_batch; a per-batch
@@ -308,12 +340,18 @@ def _epochs(run, runner, history, nb, every, avg):
         lrs = batch_lrs(schedule, nb - start)
         lrs = None if lrs is None else [None] * start + lrs
         loss_sum, rows, bad, stop, seconds, b1 = 0.0, 0, -1, False, 0.0, start
+        # the running training metric's terms, summed by the loss pass (C or fallback)
+        metric = np.zeros(1) if run.train_metric == "running" else None
         pending = None   # a signal in the epoch's last batch: finish the epoch, then raise
         for b0 in range(start, nb, every or max(nb, 1)):
             b1 = min(nb, b0 + (every or nb))
             t0 = time.perf_counter()
             try:
-                part_loss, part_rows, bad = runner(order, b0, b1, lrs)
+                extra = {} if metric is None else {"metric": metric}
+                if watchers:
+                    extra["progress"] = _progress_report(watchers, epoch, nb, lr, b0,
+                                                         loss_sum, rows, seconds - t0)
+                part_loss, part_rows, bad = runner(order, b0, b1, lrs, **extra)
             except _Interrupted as stopped:
                 if b0 + stopped.done < nb:
                     seconds += time.perf_counter() - t0
@@ -356,7 +394,12 @@ def _epochs(run, runner, history, nb, every, avg):
             history.stopped_at = (epoch, b1)
         logs = {"epoch": epoch, "lr": lr, "time": seconds, "samples": rows,
                 "loss": loss_sum / max(rows, 1) + ref.l2_penalty(model.parameters(), model.alpha)}
-        if run.train_metric:
+        if metric is not None:
+            seen = order[start * run.batch_size:start * run.batch_size + rows]
+            logs["train_metric"] = ref.running_metric(
+                float(metric[0]), rows, run.Y[seen] if model.output == "linear" else None,
+                model.output, model.layer_sizes[-1])
+        elif run.train_metric:
             logs["train_metric"] = _train_metric(run)
         if run.val is not None:   # one forward pass gives both; averaged weights if kept
             evaluated = (avg.as_model(model) if avg.active else None) or model
@@ -380,6 +423,20 @@ def _epochs(run, runner, history, nb, every, avg):
         if callbacks_stop(run.callbacks, epoch, logs) or stop:
             history.stopped_early = True
             break
+
+
+def _progress_report(watchers, epoch, nb, lr, b0, loss_sum, rows, time_offset):
+    """The runner's ``progress(batches, rows, loss sum)`` for a chunk from batch b0 (after
+    ``rows`` rows and ``loss_sum`` of the epoch): each watcher's ``on_progress`` with
+    logs like on_batches_end's (``time``: the epoch's seconds so far)."""
+    def report(done, part_rows, part_loss):
+        seen = rows + part_rows
+        logs = {"epoch": epoch, "batches": b0 + done, "n_batches": nb, "samples": seen,
+                "loss": (loss_sum + part_loss) / max(seen, 1), "lr": lr,
+                "time": time_offset + time.perf_counter()}
+        for cb in watchers:
+            cb.on_progress(epoch, dict(logs))
+    return report
 
 
 def _interrupted(run, history, epoch, batch, per_batch_schedule, first, loss_sum, rows, lr,
