@@ -55,7 +55,8 @@ SAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_l
 SAN_TESTS ?= tests/test_optim_parity.py tests/test_train_parity.py tests/test_mlp.py \
 	tests/test_ewa.py tests/test_faults.py tests/test_bad_input.py tests/test_optim_contract.py \
 	tests/test_clipping.py tests/test_averaging.py tests/test_sample_weight.py \
-	tests/test_interrupt.py tests/test_train_metric.py tests/test_progress.py
+	tests/test_interrupt.py tests/test_train_metric.py tests/test_progress.py \
+	tests/test_deterministic.py tests/test_engine_alphas.py tests/test_optim_division.py
 
 $(SAN_PY):
 	$(PYTHON) -m venv $(SAN)/venv
