@@ -314,7 +314,6 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
     product the previous sample's update made; FIRST_DONE: the column split made both."""
     cdef int l, L = net.n_layers, n_in, n_out
     cdef int nr = <int>(r1 - r0)
-    cdef Py_ssize_t r
     cdef double loss = 0.0
     if nr <= 0:
         return 0.0
@@ -324,12 +323,7 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
         fg_gather(data.x_double, net.is_double, data.X, data.x_row, data.x_col, net.acts[0],
                   rows, r0, r1, net.sizes[0])
     if backward:
-        if data.labels != NULL:
-            for r in range(r0, r1):
-                net.labels[r] = data.labels[rows[r]]
-        else:
-            fg_gather(data.y_double, net.is_double, data.Y, data.y_row, data.y_col,
-                      net.targets, rows, r0, r1, net.sizes[L])
+        _gather_targets(net, data, rows, r0, r1)
     for l in range(L):
         n_in = net.sizes[l]
         n_out = net.sizes[l + 1]
@@ -450,19 +444,25 @@ cdef void _backward_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1) noexcept
     fg_act_backward(net.is_double, r0, r1, n_in, net.acts[l], net.dz[l], net.act)
 
 
-cdef double _rows_loss(Net *net, const Data *data, const int64_t *rows, Py_ssize_t r0,
-                       Py_ssize_t r1, Py_ssize_t B) noexcept nogil:
-    """The labels or targets of rows [r0, r1), their summed loss and dL/dlogits."""
+cdef inline void _gather_targets(Net *net, const Data *data, const int64_t *rows,
+                                 Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Rows [r0, r1) of the batch's class labels or regression targets."""
     cdef Py_ssize_t r
-    cdef int L = net.n_layers
-    if r1 <= r0:
-        return 0.0
     if data.labels != NULL:
         for r in range(r0, r1):
             net.labels[r] = data.labels[rows[r]]
     else:
         fg_gather(data.y_double, net.is_double, data.Y, data.y_row, data.y_col,
-                  net.targets, rows, r0, r1, net.sizes[L])
+                  net.targets, rows, r0, r1, net.sizes[net.n_layers])
+
+
+cdef double _rows_loss(Net *net, const Data *data, const int64_t *rows, Py_ssize_t r0,
+                       Py_ssize_t r1, Py_ssize_t B) noexcept nogil:
+    """The labels or targets of rows [r0, r1), their summed loss and dL/dlogits."""
+    cdef int L = net.n_layers
+    if r1 <= r0:
+        return 0.0
+    _gather_targets(net, data, rows, r0, r1)
     return fg_output_loss(net.is_double, r0, r1, net.sizes[L], net.acts[L],
                           _at(net, net.params, net.b_off[L - 1]), net.labels, net.targets,
                           net.out, 1.0 / B, net.w_batch, net.inv_wsum, net.hits)
