@@ -81,11 +81,7 @@ def main():
         lines.append(f"| {batch_size} | {gemm:,.0f} | {step:,.0f} | {gemm / step:.1%} | "
                      f"{others:.2f} |")
         print(lines[-1], flush=True)
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    print(text)
+    _timing.emit(lines + [""], args.out)
 
 
 if __name__ == "__main__":
