@@ -61,6 +61,15 @@ def _make_optimizer(est, params):
     return cls(params, lr=lr, betas=betas, eps=eps)
 
 
+def _keep_params(est, args):
+    """Store each ``__init__`` argument unchanged under its own name (scikit-learn's
+    contract: no validation or derived attribute in ``__init__``; ``get_params`` reads
+    them back by the signature's names). ``args`` is the constructor's ``locals()``."""
+    for name, value in args.items():
+        if name not in ("self", "__class__"):
+            setattr(est, name, value)
+
+
 class BaseMLP(BaseEstimator):
     """Shared machinery; use MLPClassifier or MLPRegressor."""
 
