@@ -177,6 +177,21 @@ cdef inline bint _extent(object a, char **lo, char **hi):
     return True
 
 
+cdef bint _hull(list arrays, char **lo, char **hi):
+    """The smallest byte range [lo, hi) holding every array's memory; False if all empty."""
+    cdef char *a
+    cdef char *b
+    cdef bint any = False
+    for arr in arrays:
+        if _extent(arr, &a, &b):
+            if not any or a < lo[0]:
+                lo[0] = a
+            if not any or b > hi[0]:
+                hi[0] = b
+            any = True
+    return any
+
+
 def check_no_overlap(list written, list grads, Py_ssize_t n_params):
     """Refuse a gradient that shares memory with an array the step writes.
 
@@ -190,28 +205,14 @@ def check_no_overlap(list written, list grads, Py_ssize_t n_params):
     cdef Py_ssize_t i, j, nw = len(written), ng = len(grads)
     cdef char *lo
     cdef char *hi
-    cdef char *wlo = NULL
-    cdef char *whi = NULL
-    cdef char *glo = NULL
-    cdef char *ghi = NULL
+    cdef char *wlo
+    cdef char *whi
+    cdef char *glo
+    cdef char *ghi
     cdef char *a
     cdef char *b
-    cdef bint any_w = False, any_g = False
-    for i in range(nw):
-        if _extent(written[i], &lo, &hi):
-            if not any_w or lo < wlo:
-                wlo = lo
-            if not any_w or hi > whi:
-                whi = hi
-            any_w = True
-    for i in range(ng):
-        if _extent(grads[i], &lo, &hi):
-            if not any_g or lo < glo:
-                glo = lo
-            if not any_g or hi > ghi:
-                ghi = hi
-            any_g = True
-    if not (any_w and any_g) or ghi <= wlo or whi <= glo:
+    if not (_hull(written, &wlo, &whi) and _hull(grads, &glo, &ghi)) \
+            or ghi <= wlo or whi <= glo:
         return
     if nw * ng > 4096:
         return _check_no_overlap_sorted(written, grads, n_params)
