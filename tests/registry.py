@@ -18,6 +18,20 @@ from fastgd.optim import table
 # and one past a power of two (a remainder after every vector loop)
 SIZES = (0, 1, 7, 8, 17, 1023, 2 ** 16 + 3)
 
+# Options under which every optimizer keeps state (SGD without momentum keeps none).
+STATEFUL = {
+    "SGD": dict(lr=0.05, momentum=0.9),
+    "Momentum": dict(lr=0.05),
+    "Adam": dict(lr=0.01, amsgrad=True),
+    "AdamW": dict(lr=0.01),
+    "RMSprop": dict(lr=0.01, centered=True, momentum=0.5),
+    "Adagrad": dict(lr=0.05, initial_accumulator_value=0.1),
+    "Adadelta": dict(),
+    "Adamax": dict(),
+    "NAdam": dict(),
+    "RAdam": dict(),
+}
+
 
 class Case:
     """One optimizer configuration: a row of the table and the options it is built with."""

@@ -28,20 +28,9 @@ from fastgd import reference
 from fastgd.optim import OPTIMIZERS
 from fastgd.optim.table import ROWS
 import snapshots
+from registry import STATEFUL
 
 NAMES = sorted(OPTIMIZERS)
-STATEFUL = {
-    "SGD": dict(lr=0.05, momentum=0.9),
-    "Momentum": dict(lr=0.05),
-    "Adam": dict(lr=0.01, amsgrad=True),
-    "AdamW": dict(lr=0.01),
-    "RMSprop": dict(lr=0.01, centered=True, momentum=0.5),
-    "Adagrad": dict(lr=0.05, initial_accumulator_value=0.1),
-    "Adadelta": dict(),
-    "Adamax": dict(),
-    "NAdam": dict(),
-    "RAdam": dict(),
-}
 SHAPES = [(3, 4), (5,), (2, 2)]
 
 

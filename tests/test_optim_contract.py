@@ -17,24 +17,11 @@ import pytest
 import fastgd
 from fastgd import reference
 from fastgd.optim import OPTIMIZERS, clip_grad_norm_, clip_grad_value_, flat_parameters
-from registry import CASES, case_id
+from registry import CASES, STATEFUL, case_id
 
 NAMES = sorted(OPTIMIZERS)
 SHAPES = [(3, 4), (5,), (0,), (1,), (2, 1, 3)]
 
-# Options under which every optimizer keeps state (SGD without momentum keeps none).
-STATEFUL = {
-    "SGD": dict(lr=0.05, momentum=0.9),
-    "Momentum": dict(lr=0.05),
-    "Adam": dict(lr=0.01, amsgrad=True),
-    "AdamW": dict(lr=0.01),
-    "RMSprop": dict(lr=0.01, centered=True, momentum=0.5),
-    "Adagrad": dict(lr=0.05, initial_accumulator_value=0.1),
-    "Adadelta": dict(),
-    "Adamax": dict(),
-    "NAdam": dict(),
-    "RAdam": dict(),
-}
 assert set(STATEFUL) == set(OPTIMIZERS)
 
 # (optimizer names, bad kwargs, the argument the error must name)
