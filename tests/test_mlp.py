@@ -239,6 +239,26 @@ def test_loss_and_grads_match_reference(output, activation, alpha):
             assert not np.shares_memory(g, m._grad_flat), "grads must be copies"
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weight_gradients_summed_in_chunks_of_rows_match_reference(dtype, n_threads):
+    """A small layer's weight gradient over a big batch is summed in chunks of rows (64x100
+    over 1023 rows: 1023 * 6400 multiply-adds, 7 chunks of OpenBLAS's small-kernel size):
+    the chunked sum is the reference's within the stated tolerance, on 1 and 2 threads."""
+    sizes = [64, 100, 10]
+    m = _model("softmax", "relu", dtype, alpha=0.01, sizes=sizes)
+    X, y = _data(1023, sizes, "softmax", dtype)
+    fastgd.set_num_threads(n_threads)
+    try:
+        loss, grads = m.loss_and_grads(X, y)
+    finally:
+        fastgd.set_num_threads(None)
+    ref_loss, ref_grads = R.loss_and_grads(m.parameters(), X, y, "relu", "softmax", 0.01)
+    assert loss == pytest.approx(ref_loss, rel=TOL[dtype]["rtol"])
+    for g, r in zip(grads, ref_grads):
+        np.testing.assert_allclose(g, r, **TOL[dtype])
+
+
 @pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_grads_match_central_differences(output, activation):

@@ -11,8 +11,10 @@ cdef extern from "fg_engine_kernels.h" nogil:
 
 
 cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
-                      char *a, int lda, char *b, int ldb, char *c, int ldc) noexcept nogil:
-    """C (m x n) = op(A) (m x k) @ op(B) (k x n), column-major, alpha 1, beta 0.
+                      char *a, int lda, char *b, int ldb, char *c, int ldc,
+                      bint accumulate=False) noexcept nogil:
+    """C (m x n) = op(A) (m x k) @ op(B) (k x n), column-major, alpha 1, beta 0 (beta 1,
+    C += ..., when accumulate).
 
     A product with one column (a batch of one row) is a GEMV and one with k = 1 an outer
     product: BLAS's GEMM would pack a whole weight matrix for each (19% of a batch-1
@@ -21,6 +23,14 @@ cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
     cdef float one_f = 1.0, zero_f = 0.0
     cdef int inc = 1, rows, cols
     if m == 0 or n == 0:
+        return
+    if accumulate:
+        if is_double:
+            dgemm(&ta, &tb, &m, &n, &k, &one_d, <double *>a, &lda, <double *>b, &ldb,
+                  &one_d, <double *>c, &ldc)
+        else:
+            sgemm(&ta, &tb, &m, &n, &k, &one_f, <float *>a, &lda, <float *>b, &ldb,
+                  &one_f, <float *>c, &ldc)
         return
     if k == 1:
         fg_outer(is_double, m, n, a, 1 if ta == b'N' else lda, b, ldb if tb == b'N' else 1,

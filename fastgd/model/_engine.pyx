@@ -55,6 +55,12 @@ DEF MIN_WORK_PER_THREAD = 1048576
 # AVX-512 sgemm on 784x256: ~126 GFLOP/s with 64 rows, ~170 with 128); below it, step 1
 # computes the first layer's product for all rows, split by columns instead.
 DEF COL_SPLIT_BELOW_ROWS = 256
+# OpenBLAS's small-matrix kernels (SkylakeX, 0.3.30/0.3.31) take a product of at most 10^6
+# multiply-adds without packing (measured: 64x100 dgemm 0.64 us a row at 156 rows, 0.85 at
+# 160). A weight gradient over a batch is cut into chunks of at least MIN_CHUNK_ROWS rows
+# that each fit: digits' 64x100 layer at batch 200, 80 -> 62 us; batch 1024, 554 -> 343.
+DEF SMALL_GEMM = 1000000
+DEF MIN_CHUNK_ROWS = 64
 # With such small row blocks, a later layer of at least this many weights also runs by
 # columns for all the rows (forward, and the backward product into its inputs): each
 # thread then packs and reads only its share of W instead of all of it, and its GEMM
@@ -563,6 +569,23 @@ cdef inline void _average_span(Net *net, const Update *u, Py_ssize_t off, Py_ssi
                    u.avg_b)
 
 
+cdef inline void _weight_gradient(Net *net, int l, Py_ssize_t r0, int nr, Py_ssize_t B,
+                                  Py_ssize_t off) noexcept nogil:
+    """dW[r0:r0+nr] (nr x n_out) = A[:, r0:r0+nr]^T (nr x B) @ dZ (B x n_out), summed over
+    chunks of the batch's rows in order when that keeps each product within OpenBLAS's
+    small-matrix kernels (docs/DESIGN.md, "Small weight gradients in chunks of rows")."""
+    cdef int n_out = net.sizes[l + 1], n_in = net.sizes[l], k = 1, c
+    cdef Py_ssize_t per = SMALL_GEMM // (<Py_ssize_t>nr * n_out), k0, k1
+    if per >= MIN_CHUNK_ROWS and B > per:
+        k = <int>((B + per - 1) // per)
+    for c in range(k):
+        k0 = B * c // k
+        k1 = B * (c + 1) // k
+        gemm(net.is_double, b'N', b'T', n_out, nr, <int>(k1 - k0),
+             _at(net, net.dz[l + 1], k0 * n_out), n_out, _at(net, net.acts[l], k0 * n_in + r0),
+             n_in, _at(net, net.grads, off), n_out, c > 0)
+
+
 cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t r1,
                      bint with_bias, Py_ssize_t B, int block) noexcept nogil:
     """Weight rows [r0, r1) of layer l: dW[r0:r1] = A[:, r0:r1]^T dZ (+ alpha W[r0:r1]),
@@ -584,9 +607,7 @@ cdef void _rows_grad(Net *net, const Update *u, int l, Py_ssize_t r0, Py_ssize_t
                            _at(net, u.ps3[2 * l], so), a_next, acc)
         _average_span(net, u, off, <Py_ssize_t>nr * n_out)
     elif nr > 0:
-        # dW[r0:r1] (nr x n_out) = A[:, r0:r1]^T (nr x B) @ dZ (B x n_out)
-        gemm(net.is_double, b'N', b'T', n_out, nr, <int>B, net.dz[l + 1], n_out,
-             _at(net, net.acts[l], r0), n_in, _at(net, net.grads, off), n_out)
+        _weight_gradient(net, l, r0, nr, B, off)
         if net.alpha != 0.0:
             fg_add_scaled(net.is_double, nr, n_out, n_out, _at(net, net.grads, off),
                           _at(net, net.params, off), net.alpha)
