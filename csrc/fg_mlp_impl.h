@@ -2,7 +2,7 @@
 
 static inline REAL FG_SUFFIX(fg_sigmoid)(REAL z) {
     /* exp of a non-positive number only: no overflow (mirrors reference.mlp.sigmoid) */
-    const REAL e = FG_EXP(z >= 0 ? -z : z);
+    const REAL e = FG_EXP_NONPOS(z >= 0 ? -z : z);
     return z >= 0 ? (REAL)1 / ((REAL)1 + e) : e / ((REAL)1 + e);
 }
 
@@ -97,11 +97,10 @@ FG_CLONES static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, pt
                 hits[r] = (double)((zr[y] == mx) & !earlier);
             }
             const REAL shifted_y = zr[labels[r]] - mx;
+            /* two loops: the exponentials vectorise, the sum keeps its order */
+            for (ptrdiff_t k = 0; k < n; k++) zr[k] = FG_EXP_NONPOS(zr[k] - mx);
             REAL s = 0;
-            for (ptrdiff_t k = 0; k < n; k++) {
-                zr[k] = FG_EXP(zr[k] - mx);
-                s += zr[k];
-            }
+            for (ptrdiff_t k = 0; k < n; k++) s += zr[k];
             const int64_t y = labels[r];
             const double row = (double)(FG_LOG(s) - shifted_y);
             loss += w != NULL ? w[r] * row : row;
@@ -123,7 +122,7 @@ FG_CLONES static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, pt
             for (ptrdiff_t k = 0; k < n; k++) {
                 const REAL v = zr[k] + b[k];
                 const REAL av = v < 0 ? -v : v;
-                *acc += (double)((v > 0 ? v : 0) - yr[k] * v + FG_LOG1P(FG_EXP(-av)));
+                *acc += (double)((v > 0 ? v : 0) - yr[k] * v + FG_LOG1P(FG_EXP_NONPOS(-av)));
                 zr[k] = (FG_SUFFIX(fg_sigmoid)(v) - yr[k]) * sc;
             }
             if (w != NULL) loss += w[r] * row;

@@ -130,6 +130,24 @@ def set_poll_interval(double seconds):
 
 MAX_LAYERS_SUPPORTED = MAX_LAYERS
 
+cdef extern from "fg_exp.h" nogil:
+    double fg_exp_nonpos(double x)
+
+
+def exp_nonpos(cnp.ndarray x):
+    """The float64 loss kernels' e^x (csrc/fg_exp.h) over a 1-D float64 array of values
+    <= 0, as a new array: for the tests of its accuracy."""
+    cdef Py_ssize_t i
+    cdef cnp.ndarray out
+    if x.ndim != 1 or x.dtype != np.float64:
+        raise TypeError(f"x: expected a 1-D float64 array, got {x.dtype} with {x.ndim} "
+                        "dimensions")
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        (<double *>cnp.PyArray_DATA(out))[i] = fg_exp_nonpos((<double *>cnp.PyArray_DATA(x))[i])
+    return out
+
 cdef extern from "fg_platform.h" nogil:
     double fg_now()
 
