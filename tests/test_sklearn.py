@@ -216,19 +216,3 @@ def test_import_fastgd_does_not_import_sklearn():
     import sys
     code = "import sys, fastgd; sys.exit('sklearn' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
-
-
-def test_epoch_orders_made_ahead_are_the_orders_made_one_at_a_time(monkeypatch):
-    """The estimators make 8 epochs' orders at a time (fastgd/sklearn/_epochs.py): 19 shuffled
-    epochs (two runs of 8 and one of 3) give the bits of orders made one epoch at a time."""
-    from fastgd import batching
-    from fastgd.sklearn import _epochs
-    assert all(np.array_equal(a, batching.epoch_order(50, 7, e))
-               for e, a in zip(range(3, 13), batching.epoch_orders(50, 7, 3, 10)))
-    X, y, _ = _problem()
-    p = dict(max_iter=19, batch_size=16, random_state=3, tol=0.0, n_iter_no_change=19)
-    ahead = MLPClassifier(**p).fit(X, y)
-    monkeypatch.setattr(_epochs, "ORDERS_AHEAD", 1)
-    one_by_one = MLPClassifier(**p).fit(X, y)
-    assert _max_param_diff(ahead, one_by_one) == 0.0
-    assert ahead.loss_curve_ == one_by_one.loss_curve_

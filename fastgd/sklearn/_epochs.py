@@ -21,14 +21,6 @@ from fastgd.training.averaging import WeightAverage
 from fastgd.training.fitcall import prepare_fit
 
 
-# Epoch orders are made this many at a time (at most ORDERS_AHEAD_BYTES of them): one
-# at a time between C epochs each cost ~180 us on digits, ~7% of its fit (batch 200), as
-# numpy's generator code runs cold after an epoch; 8 at a time ~60 us each, and the fit
-# 163-166 -> 150-151 ms. An early stop wastes at most 7 of them.
-ORDERS_AHEAD = 8
-ORDERS_AHEAD_BYTES = 4 << 20
-
-
 def batch_alphas(alpha, order, starts, rows, weights):
     """scikit-learn's L2 coefficient of each batch: ``alpha`` over the batch's weight sum
     (its row count unweighted). A batch whose weights are all zero gets 0: it has no data
@@ -54,14 +46,10 @@ def run_epochs(model, optimizer, X, targets, sample_weight, *, alpha, batch_size
     rows = (np.minimum(starts + batch_size, n) - starts).astype(np.float64)
     engine = model._engine(min(batch_size, n), n_threads)
     avg = WeightAverage(run)     # inactive: the engine's averaging stays off
-    ahead = max(1, min(ORDERS_AHEAD, ORDERS_AHEAD_BYTES // (8 * max(n, 1))))
-    orders = []
+    orders = batching.EpochOrders(n, run.seed, run.shuffle, epochs)
     with _threads.single_threaded_blas(), _train._ctrl_c_as_request():
         for epoch in range(epochs):
-            if not orders:
-                orders = batching.epoch_orders(n, run.seed, epoch,
-                                               min(ahead, epochs - epoch), run.shuffle)[::-1]
-            order = orders.pop()
+            order = orders(epoch)
             alphas = batch_alphas(alpha, order, starts, rows, run.weights)
             try:
                 loss_sum, seen, bad = _train._engine_epoch(engine, run, optimizer, order, 0,

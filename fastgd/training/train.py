@@ -326,14 +326,16 @@ def run_epochs(run, runner, fast_path, avg):
 
 def _epochs(run, runner, history, nb, every, avg, watchers=()):
     model, optimizer, schedule = run.model, run.optimizer, run.schedule
+    orders = batching.EpochOrders(run.n, run.seed, run.shuffle, run.initial_epoch + run.epochs)
     for epoch in range(run.initial_epoch, run.initial_epoch + run.epochs):
         # a run resumed mid-epoch starts its first epoch at initial_batch; a per-batch
         # schedule then stands at that batch (a stop advances it by the batches applied)
         start = run.initial_batch if epoch == run.initial_epoch else 0
-        order = batching.epoch_order(run.n, run.seed, epoch, run.shuffle)
+        order = orders(epoch)
         if run.rows is not None:       # validation_split: epoch orders over the kept rows
             order = run.rows[order]
-        saved = (model._flat.copy(), optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
+        saved = (model._flat.copy(),
+                 optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
                  schedule.state_dict() if schedule is not None else None, avg.snapshot())
         avg.start_epoch(epoch)
         lr = float(optimizer.param_groups[0]["lr"])
