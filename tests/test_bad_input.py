@@ -398,7 +398,9 @@ CLI = [
 
 @pytest.fixture
 def env(tmp_path):
-    fastgd.set_num_threads(None)
+    # a fixed count, so that a refused set_num_threads is seen not to change it (the
+    # automatic default follows the host's load and may change between two reads)
+    fastgd.set_num_threads(1)
     yield Env(tmp_path)
     fastgd.set_num_threads(None)
 
