@@ -53,7 +53,8 @@ def test_fit_gives_the_bits_of_orders_made_one_at_a_time(monkeypatch):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_sklearn_gives_the_bits_of_orders_made_one_at_a_time(monkeypatch):
-    sk = pytest.importorskip("fastgd.sklearn")
+    pytest.importorskip("sklearn")
+    from fastgd import sklearn as sk
     X, y = random_problem(120, [6, 4], "softmax", np.float64, 0)
     p = dict(max_iter=19, batch_size=16, random_state=3, tol=0.0, n_iter_no_change=19)
     monkeypatch.setattr(batching.EpochOrders, "AHEAD", 8)
