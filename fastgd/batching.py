@@ -20,7 +20,7 @@ def epoch_order(n, seed, epoch, shuffle=True):
 
 class EpochOrders:
     """``epoch_order`` for the epochs of a run, made several at a time: ``orders(e)`` for
-    epochs first .. stop - 1 in increasing order. Between C epochs numpy's generator code
+    increasing epochs e < stop (a run may start at any epoch). Between C epochs numpy's generator code
     runs with cold caches (measured on digits at batch 200: ~180 us an order made alone,
     ~7% of a scikit-learn-style fit; ~60 us each when 8 are made in one go). At most
     AHEAD orders and AHEAD_BYTES of them are held; an early stop wastes at most AHEAD - 1."""
