@@ -9,6 +9,16 @@ cdef extern from "fg_engine_kernels.h" nogil:
     void fg_outer(int dbl, Py_ssize_t m, Py_ssize_t n, const void *a, Py_ssize_t inca,
                   const void *b, Py_ssize_t incb, void *c, Py_ssize_t ldc)
 
+cdef extern from "fg_small_gemm.h" nogil:
+    long long fg_small_gemm_macs
+    void fg_small_gemm_init()
+    int fg_small_gemm_cpu()
+    bint fg_small_gemm_takes(int dbl, char ta, char tb, Py_ssize_t m, Py_ssize_t n,
+                            Py_ssize_t k)
+    void fg_small_gemm(int dbl, char tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       const void *a, Py_ssize_t lda, const void *b, Py_ssize_t ldb,
+                       void *c, Py_ssize_t ldc, int beta)
+
 
 cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
                       char *a, int lda, char *b, int ldb, char *c, int ldc,
@@ -16,6 +26,7 @@ cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
     """C (m x n) = op(A) (m x k) @ op(B) (k x n), column-major, alpha 1, beta 0 (beta 1,
     C += ..., when accumulate).
 
+    Small products (fg_small_gemm_takes) run in our own kernel (csrc/fg_small_gemm.h).
     A product with one column (a batch of one row) is a GEMV and one with k = 1 an outer
     product: BLAS's GEMM would pack a whole weight matrix for each (19% of a batch-1
     epoch)."""
@@ -23,6 +34,9 @@ cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
     cdef float one_f = 1.0, zero_f = 0.0
     cdef int inc = 1, rows, cols
     if m == 0 or n == 0:
+        return
+    if fg_small_gemm_takes(is_double, ta, tb, m, n, k):
+        fg_small_gemm(is_double, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
         return
     if accumulate:
         if is_double:

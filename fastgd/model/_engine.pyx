@@ -38,7 +38,8 @@ from libc.string cimport memcpy, memset
 cimport numpy as cnp
 import numpy as np
 
-from fastgd.model._blas cimport gemm
+from fastgd.model._blas cimport (fg_small_gemm, fg_small_gemm_cpu, fg_small_gemm_init,
+                                 fg_small_gemm_macs, fg_small_gemm_takes, gemm)
 from fastgd.optim._optim cimport Rule, fg_prepare, fg_step
 
 cnp.import_array()
@@ -86,6 +87,19 @@ cdef double poll_seconds = 0.025
 # Big layers split by columns in step 1 (_wide_step); off only to measure against the
 # split by rows (benchmarks/report_big_models.py).
 cdef bint wide_layers = True
+
+
+fg_small_gemm_init()
+
+
+def set_small_gemm(long long max_macs):
+    """Products of at most max_macs multiply-adds in fastgd's own kernel (0: all in BLAS;
+    only AVX-512F CPUs have the kernel); returns the previous limit. For benchmarks."""
+    global fg_small_gemm_macs
+    if max_macs < 0:
+        raise ValueError(f"max_macs: expected an int >= 0, got {max_macs}")
+    previous, fg_small_gemm_macs = fg_small_gemm_macs, max_macs
+    return previous
 
 
 def set_wide_layers(bint on):
@@ -147,6 +161,51 @@ def exp_nonpos(cnp.ndarray x):
     for i in range(x.shape[0]):
         (<double *>cnp.PyArray_DATA(out))[i] = fg_exp_nonpos((<double *>cnp.PyArray_DATA(x))[i])
     return out
+
+
+def _leading_dim(name, x):
+    """BLAS's leading dimension of a column-major 2-D view (NumPy gives size-0 and size-1
+    axes any stride, so only axes of two or more are checked)."""
+    rows, cols = x.shape
+    if x.size == 0:
+        return max(rows, 1)
+    if rows > 1 and x.strides[0] != x.itemsize:
+        raise ValueError(f"{name}: expected a column-major view, strides {x.strides}")
+    if cols <= 1:
+        return max(rows, 1)
+    if x.strides[1] % x.itemsize or x.strides[1] < x.itemsize * max(rows, 1):
+        raise ValueError(f"{name}: expected a column-major view, strides {x.strides}")
+    return x.strides[1] // x.itemsize
+
+
+def small_gemm(a, b, c, bint trans_b=False, bint accumulate=False):
+    """c = a @ op(b) (c += ... when accumulate) in fastgd's own small-product kernel
+    (csrc/fg_small_gemm.h): column-major views, each array's first axis contiguous and its
+    second strided (a Fortran array, or a transposed C array). For the tests; False when
+    this CPU has no kernel (no AVX-512F), True after the product."""
+    cdef Py_ssize_t m, k, n, isz, lda, ldb, ldc
+    if not all(isinstance(x, np.ndarray) for x in (a, b, c)):
+        raise TypeError("a, b, c: expected NumPy arrays")
+    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
+        raise ValueError("a, b, c: expected 2-D arrays")
+    if not (a.dtype == b.dtype == c.dtype) or a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"a, b, c: expected one dtype, float32 or float64; got {a.dtype}, "
+                        f"{b.dtype}, {c.dtype}")
+    isz = a.itemsize
+    m, k = a.shape
+    n = b.shape[0] if trans_b else b.shape[1]
+    if (b.shape[1] if trans_b else b.shape[0]) != k or c.shape[0] != m or c.shape[1] != n:
+        raise ValueError(f"shapes: a {a.shape}, b {b.shape} (trans_b={trans_b}), c {c.shape}")
+    lda, ldb, ldc = _leading_dim("a", a), _leading_dim("b", b), _leading_dim("c", c)
+    if not c.flags.writeable:
+        raise ValueError("c: expected a writeable array")
+    if not fg_small_gemm_cpu():
+        return False
+    fg_small_gemm(a.dtype == np.float64, b'T' if trans_b else b'N', m, n, k,
+                  cnp.PyArray_DATA(<cnp.ndarray>a), lda, cnp.PyArray_DATA(<cnp.ndarray>b), ldb,
+                  cnp.PyArray_DATA(<cnp.ndarray>c), ldc, accumulate)
+    return True
+
 
 cdef extern from "fg_platform.h" nogil:
     double fg_now()
@@ -594,7 +653,8 @@ cdef inline void _weight_gradient(Net *net, int l, Py_ssize_t r0, int nr, Py_ssi
     small-matrix kernels (docs/DESIGN.md, "Small weight gradients in chunks of rows")."""
     cdef int n_out = net.sizes[l + 1], n_in = net.sizes[l], k = 1, c
     cdef Py_ssize_t per = SMALL_GEMM // (<Py_ssize_t>nr * n_out), k0, k1
-    if per >= MIN_CHUNK_ROWS and B > per:
+    if per >= MIN_CHUNK_ROWS and B > per \
+            and not fg_small_gemm_takes(net.is_double, b'N', b'T', n_out, nr, B):
         k = <int>((B + per - 1) // per)
     for c in range(k):
         k0 = B * c // k

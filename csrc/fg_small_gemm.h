@@ -1,0 +1,187 @@
+/* fg_small_gemm.h: our own GEMM for the small products OpenBLAS multiplies slowly.
+ *
+ * Why: a digits-sized layer (200 rows x 64 inputs x 100 outputs, float64) is too big for
+ * OpenBLAS's small-matrix kernels (M*N*K <= 10^6) and too small for its packed path to
+ * pay for its packing: 83 us, 15 G multiply-adds/s on one AVX-512 core (docs/DESIGN.md,
+ * "Small products are our own"). These products need no packing: every operand fits in
+ * L1/L2, so a register-blocked kernel that reads them where they lie runs at the FMA
+ * ports' rate.
+ *
+ * Column-major, as BLAS: C (m x n) = A (m x k) * op(B) (k x n), A not transposed (its
+ * columns are contiguous: the vectors), B either (tb 'N': B[p + j*ldb], 'T': B[j + p*ldb];
+ * its entries are broadcast). beta 0 (C =) or 1 (C +=). Each C entry is one chain of FMAs
+ * over p = 0..k-1 in order, whatever the blocking, so a product's bits do not depend on how
+ * the engine cuts it into row or column blocks.
+ *
+ * AVX-512F only (GCC/Clang on x86-64, chosen at run time); elsewhere fg_small_gemm_ok()
+ * is 0 and the engine calls BLAS. */
+#ifndef FG_SMALL_GEMM_H
+#define FG_SMALL_GEMM_H
+#include <stddef.h>
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(FG_NO_CLONES)
+#define FG_SMALL_GEMM 1
+#include <immintrin.h>
+
+#define FG_SG_TARGET __attribute__((target("avx512f"), always_inline)) inline
+#define FG_SG_ENTRY __attribute__((target("avx512f"), noinline))
+
+/* Columns of C per register block: NR accumulators for each of NV (1-3) vectors of rows,
+ * the last vector masked (all ones when the rows fill it). Written with the counts as
+ * constants so the 24 accumulators stay in registers (a runtime count spilled them: 18 G
+ * multiply-adds/s against 36). */
+#define FG_SG_NR 8
+
+#define FG_SG_BLOCK(NAME, NV, NR, MASKED, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, \
+                    SET1, ZERO, MASK)                                                        \
+FG_SG_TARGET static void NAME(ptrdiff_t k, MASK last, const REAL *restrict a, ptrdiff_t lda, \
+                              const REAL *restrict b, ptrdiff_t bp, ptrdiff_t bj,            \
+                              REAL *restrict c, ptrdiff_t ldc, int beta) {                   \
+    VEC acc[NV][NR];                                                                         \
+    for (int v = 0; v < NV; v++)                                                             \
+        for (int j = 0; j < NR; j++) acc[v][j] = ZERO();                                     \
+    for (ptrdiff_t p = 0; p < k; p++) {                                                      \
+        const REAL *ap = a + p * lda;                                                        \
+        VEC av[NV];                                                                          \
+        for (int v = 0; v < NV - 1; v++) av[v] = LOADU(ap + v * W);                          \
+        av[NV - 1] = MASKED ? MASKLOAD(last, ap + (NV - 1) * W) : LOADU(ap + (NV - 1) * W);  \
+        const REAL *brow = b + p * bp;                                                       \
+        for (int j = 0; j < NR; j++) {                                                       \
+            VEC bv = SET1(brow[j * bj]);                                                     \
+            for (int v = 0; v < NV; v++) acc[v][j] = FMA(av[v], bv, acc[v][j]);              \
+        }                                                                                    \
+    }                                                                                        \
+    for (int j = 0; j < NR; j++) {                                                           \
+        REAL *cj = c + j * ldc;                                                              \
+        for (int v = 0; v < NV; v++) {                                                       \
+            MASK mk = MASKED && v == NV - 1 ? last : (MASK)-1;                               \
+            VEC out = acc[v][j];                                                             \
+            if (beta) out = ADD(MASKLOAD(mk, cj + v * W), out);                              \
+            MASKSTORE(cj + v * W, mk, out);                                                  \
+        }                                                                                    \
+    }                                                                                        \
+}
+
+/* Blocks of 3 vectors of rows (24 doubles, 48 floats) by 8 columns; the last rows in a
+ * block of 1-3 vectors (its last vector masked: only that block pays for the mask), the
+ * last columns one at a time. */
+#define FG_SG_CALL(P, KIND, SUF, nv, ARGS)                                                   \
+    do {                                                                                     \
+        if (nv == 3) P##KIND##3_##SUF ARGS;                                                  \
+        else if (nv == 2) P##KIND##2_##SUF ARGS;                                             \
+        else P##KIND##1_##SUF ARGS;                                                          \
+    } while (0)
+
+#define FG_SG_DRIVER(NAME, P, SUF, REAL, W, MASK)                                            \
+FG_SG_ENTRY static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *a,           \
+                             ptrdiff_t lda, const REAL *b, ptrdiff_t ldb, int tb_t, REAL *c, \
+                             ptrdiff_t ldc, int beta) {                                      \
+    const ptrdiff_t bp = tb_t ? ldb : 1, bj = tb_t ? 1 : ldb;                                \
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += 3 * W) {                                            \
+        const ptrdiff_t rows = m - i0 < 3 * W ? m - i0 : 3 * W;                              \
+        const int nv = (int)((rows + W - 1) / W);                                            \
+        const int tail = (int)(rows - (ptrdiff_t)(nv - 1) * W);                              \
+        const MASK last = (MASK)(tail == W ? (MASK)-1 : (MASK)((1u << tail) - 1u));          \
+        const int masked = tail != W;                                                        \
+        const REAL *ai = a + i0;                                                             \
+        ptrdiff_t j0 = 0;                                                                    \
+        for (; j0 + FG_SG_NR <= n; j0 += FG_SG_NR) {                                         \
+            const REAL *bb = b + j0 * bj;                                                    \
+            REAL *cc = c + i0 + j0 * ldc;                                                    \
+            if (masked) FG_SG_CALL(P, bm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta)); \
+            else FG_SG_CALL(P, b, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta));   \
+        }                                                                                    \
+        for (; j0 < n; j0++) {                                                               \
+            const REAL *bb = b + j0 * bj;                                                    \
+            REAL *cc = c + i0 + j0 * ldc;                                                    \
+            if (masked) FG_SG_CALL(P, cm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta)); \
+            else FG_SG_CALL(P, c, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta));   \
+        }                                                                                    \
+    }                                                                                        \
+}
+
+#define FG_SG_KERNELS(SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,   \
+                      MASK)                                                                  \
+FG_SG_BLOCK(fg_sg_b3_##SUF, 3, FG_SG_NR, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_b2_##SUF, 2, FG_SG_NR, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_b1_##SUF, 1, FG_SG_NR, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_bm3_##SUF, 3, FG_SG_NR, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_bm2_##SUF, 2, FG_SG_NR, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_bm1_##SUF, 1, FG_SG_NR, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_c3_##SUF, 3, 1, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_c2_##SUF, 2, 1, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_c1_##SUF, 1, 1, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_cm3_##SUF, 3, 1, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_cm2_##SUF, 2, 1, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCK(fg_sg_cm1_##SUF, 1, 1, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
+            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_DRIVER(fg_sg_##SUF, fg_sg_, SUF, REAL, W, MASK)
+
+#define FG_SG_F64_MASKLOAD(m, p) _mm512_maskz_loadu_pd((m), (p))
+FG_SG_KERNELS(f64, double, __m512d, 8, _mm512_loadu_pd, FG_SG_F64_MASKLOAD,
+              _mm512_mask_storeu_pd, _mm512_add_pd, _mm512_fmadd_pd, _mm512_set1_pd,
+              _mm512_setzero_pd, __mmask8)
+#define FG_SG_F32_MASKLOAD(m, p) _mm512_maskz_loadu_ps((m), (p))
+FG_SG_KERNELS(f32, float, __m512, 16, _mm512_loadu_ps, FG_SG_F32_MASKLOAD,
+              _mm512_mask_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_set1_ps,
+              _mm512_setzero_ps, __mmask16)
+
+/* Set once at import (fg_small_gemm_init), read by every thread after. */
+static int fg_sg_cpu_ok = 0;
+static inline void fg_small_gemm_init(void) {
+    __builtin_cpu_init();
+    fg_sg_cpu_ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
+}
+static inline int fg_small_gemm_cpu(void) { return fg_sg_cpu_ok; }
+#else
+#define FG_SMALL_GEMM 0
+static inline void fg_small_gemm_init(void) {}
+static inline int fg_small_gemm_cpu(void) { return 0; }
+#endif
+
+/* Which products the kernel takes (the rest go to BLAS), from the per-product table in
+ * docs/DESIGN.md ("Small products are our own"; SciPy's OpenBLAS 0.3.30, one AVX-512
+ * core): A not transposed; at least two columns and two terms (GEMV and outer products
+ * have their own paths); at most fg_small_gemm_macs multiply-adds (above it OpenBLAS's
+ * packing pays: the 784x256 layer at batch 200 ran 0.63-0.69x as fast in float64); in
+ * float64 at most 512 terms (a 24-row panel of A stays near L1: at k = 784, 0.65-0.85x);
+ * with B transposed (a weight gradient), two vectors of rows or more (10 rows: 0.77-0.81x)
+ * and a B of at most 256 KB (it is read once per 24 or 48 rows of A: a 784 x 128 float32
+ * B, 400 KB, ran 0.85x). 0 turns the kernel off (benchmarks). */
+static long long fg_small_gemm_macs = 32000000;
+
+static inline int fg_small_gemm_takes(int dbl, char ta, char tb, ptrdiff_t m, ptrdiff_t n,
+                                      ptrdiff_t k) {
+    const ptrdiff_t isz = dbl ? 8 : 4;
+    if (ta != 'N' || n < 2 || k < 2 || (long long)m * n * k > fg_small_gemm_macs) return 0;
+    if (dbl && k > 512) return 0;
+    if (tb == 'T' && (m < 64 / isz * 2 || (long long)n * k * isz > 262144)) return 0;
+    return fg_small_gemm_cpu();
+}
+
+/* C = A op(B) (beta 0) or C += A op(B) (beta 1), column-major; dbl float64 or float32. */
+static inline void fg_small_gemm(int dbl, char tb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                 const void *a, ptrdiff_t lda, const void *b, ptrdiff_t ldb,
+                                 void *c, ptrdiff_t ldc, int beta) {
+#if FG_SMALL_GEMM
+    if (dbl) fg_sg_f64(m, n, k, (const double *)a, lda, (const double *)b, ldb, tb == 'T',
+                       (double *)c, ldc, beta);
+    else fg_sg_f32(m, n, k, (const float *)a, lda, (const float *)b, ldb, tb == 'T',
+                   (float *)c, ldc, beta);
+#else
+    (void)dbl; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
+    (void)c; (void)ldc; (void)beta;
+#endif
+}
+#endif
