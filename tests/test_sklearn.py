@@ -142,6 +142,29 @@ def test_labels_outputs_and_dtypes():
     assert reg.predict(X).shape == (120, 2) and reg.n_features_in_ == 6
 
 
+@pytest.mark.parametrize("labels", [np.array(["emu", "cat", "dog"]), np.array([2.0, -1.0, 7.0]),
+                                    np.array([30, 10, 20]), np.array(["b", 3, None], object)],
+                         ids=["strings", "floats", "ints", "mixed"])
+def test_class_ids_are_the_binarizers(labels):
+    """The estimator encodes labels by their place in the sorted classes_; that must be the
+    one-hot column scikit-learn's LabelBinarizer gives them (or the same refusal)."""
+    y = labels[np.random.RandomState(0).randint(0, 3, 40)]
+    X = np.random.RandomState(1).randn(40, 3)
+    clf = MLPClassifier(max_iter=1)
+    if labels.dtype == object:
+        with pytest.raises((TypeError, ValueError)):
+            clf.fit(X, y)
+        return
+    clf.fit(X, y)
+    ids, n = clf._encode(y)
+    assert n == 3 and ids.dtype == np.int64
+    np.testing.assert_array_equal(ids, np.argmax(clf._label_binarizer.transform(y), axis=1))
+    np.testing.assert_array_equal(clf.classes_[ids], y)
+    rest = y != y[0]            # a first partial_fit without one class: classes= has it
+    part = MLPClassifier(max_iter=1).partial_fit(X[rest], y[rest], classes=np.unique(y))
+    np.testing.assert_array_equal(part._encode(y)[0], ids)
+
+
 def test_dataframe_and_sparse_input():
     pd = pytest.importorskip("pandas")
     sp = pytest.importorskip("scipy.sparse")
