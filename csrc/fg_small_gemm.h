@@ -4,16 +4,16 @@
  * OpenBLAS's small-matrix kernels (M*N*K <= 10^6) and too small for its packed path to
  * pay for its packing: 83 us, 15 G multiply-adds/s on one AVX-512 core (docs/DESIGN.md,
  * "Small products are our own"). These products need no packing: every operand fits in
- * L1/L2, so a register-blocked kernel that reads them where they lie runs at the FMA
- * ports' rate.
+ * L1/L2, so a register-blocked kernel that reads them where they lie runs at ~70% of
+ * the FMA ports' rate (22 of the ~32 G float64 multiply-adds/s measured on that core).
  *
- * Column-major, as BLAS: C (m x n) = A (m x k) * op(B) (k x n), A not transposed (its
- * columns are contiguous: the vectors), B either (tb 'N': B[p + j*ldb], 'T': B[j + p*ldb];
- * its entries are broadcast). beta 0 (C =) or 1 (C +=). Each C entry is one chain of FMAs
- * over p = 0..k-1 in order, whatever the blocking, so a product's bits do not depend on how
- * the engine cuts it into row or column blocks.
+ * Column-major, as BLAS: C (m x n) = op(A) (m x k) * op(B) (k x n). A's columns are the
+ * vectors (a small transposed A is first copied into columns); B's entries are broadcast
+ * (tb 'N': B[p + j*ldb], 'T': B[j + p*ldb]). beta 0 (C =) or 1 (C +=). Each C entry is
+ * one chain of FMAs over p = 0..k-1 in order, whatever the blocking, so a product's bits
+ * do not depend on how the engine cuts it into row or column blocks.
  *
- * AVX-512F only (GCC/Clang on x86-64, chosen at run time); elsewhere fg_small_gemm_ok()
+ * AVX-512F only (GCC/Clang on x86-64, chosen at run time); elsewhere fg_small_gemm_cpu()
  * is 0 and the engine calls BLAS. */
 #ifndef FG_SMALL_GEMM_H
 #define FG_SMALL_GEMM_H
@@ -28,8 +28,8 @@
 
 /* Columns of C per register block: NR accumulators for each of NV (1-3) vectors of rows,
  * the last vector masked (all ones when the rows fill it). Written with the counts as
- * constants so the 24 accumulators stay in registers (a runtime count spilled them: 18 G
- * multiply-adds/s against 36). */
+ * constants so the 24 accumulators stay in registers (runtime counts spilled them to the
+ * stack: 18 G multiply-adds/s against 22). */
 #define FG_SG_NR 8
 
 #define FG_SG_BLOCK(NAME, NV, NR, MASKED, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, \
@@ -152,36 +152,53 @@ static inline int fg_small_gemm_cpu(void) { return 0; }
 
 /* Which products the kernel takes (the rest go to BLAS), from the per-product table in
  * docs/DESIGN.md ("Small products are our own"; SciPy's OpenBLAS 0.3.30, one AVX-512
- * core): A not transposed; at least two columns and two terms (GEMV and outer products
- * have their own paths); at most fg_small_gemm_macs multiply-adds (above it OpenBLAS's
- * packing pays: the 784x256 layer at batch 200 ran 0.63-0.69x as fast in float64); in
- * float64 at most 512 terms (a 24-row panel of A stays near L1: at k = 784, 0.65-0.85x);
- * with B transposed (a weight gradient), two vectors of rows or more (10 rows: 0.77-0.81x)
- * and a B of at most 256 KB (it is read once per 24 or 48 rows of A: a 784 x 128 float32
- * B, 400 KB, ran 0.85x). 0 turns the kernel off (benchmarks). */
+ * core): A not transposed, or small enough to copy (FG_SG_PACK); at least two columns
+ * and two terms (GEMV and outer products have their own paths); at most
+ * fg_small_gemm_macs multiply-adds (above it OpenBLAS's packing pays: the 784x256 layer
+ * at batch 200 ran 0.63-0.69x as fast in float64); in float64 at most 512 terms (a
+ * 24-row panel of A stays near L1: at k = 784, 0.65-0.85x); with B transposed (a weight
+ * gradient), two vectors of rows or more (10 rows: 0.77-0.81x) and a B of at most 256 KB
+ * (it is read once per 24 or 48 rows of A: a 784 x 128 float32 B, 400 KB, ran 0.85x).
+ * 0 turns the kernel off (benchmarks). */
 static long long fg_small_gemm_macs = 32000000;
+
+/* A transposed is copied into columns on the stack, if it has at most this many entries
+ * (32 KB of float64: the backward product through a 10-wide output layer). */
+#define FG_SG_PACK 4096
 
 static inline int fg_small_gemm_takes(int dbl, char ta, char tb, ptrdiff_t m, ptrdiff_t n,
                                       ptrdiff_t k) {
     const ptrdiff_t isz = dbl ? 8 : 4;
-    if (ta != 'N' || n < 2 || k < 2 || (long long)m * n * k > fg_small_gemm_macs) return 0;
+    if (n < 2 || k < 2 || (long long)m * n * k > fg_small_gemm_macs) return 0;
+    if (ta != 'N' && (ta != 'T' || m * k > FG_SG_PACK)) return 0;
     if (dbl && k > 512) return 0;
     if (tb == 'T' && (m < 64 / isz * 2 || (long long)n * k * isz > 262144)) return 0;
     return fg_small_gemm_cpu();
 }
 
 /* C = A op(B) (beta 0) or C += A op(B) (beta 1), column-major; dbl float64 or float32. */
-static inline void fg_small_gemm(int dbl, char tb, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                                 const void *a, ptrdiff_t lda, const void *b, ptrdiff_t ldb,
-                                 void *c, ptrdiff_t ldc, int beta) {
+static inline void fg_small_gemm(int dbl, char ta, char tb, ptrdiff_t m, ptrdiff_t n,
+                                 ptrdiff_t k, const void *a, ptrdiff_t lda, const void *b,
+                                 ptrdiff_t ldb, void *c, ptrdiff_t ldc, int beta) {
 #if FG_SMALL_GEMM
+    /* A transposed (stored k x m): copied into columns first, m * k <= FG_SG_PACK */
+    union { double d[FG_SG_PACK]; float f[FG_SG_PACK]; } packed;
+    if (ta == 'T') {
+        for (ptrdiff_t i = 0; i < m; i++)
+            for (ptrdiff_t p = 0; p < k; p++) {
+                if (dbl) packed.d[i + p * m] = ((const double *)a)[p + i * lda];
+                else packed.f[i + p * m] = ((const float *)a)[p + i * lda];
+            }
+        a = dbl ? (const void *)packed.d : (const void *)packed.f;
+        lda = m;
+    }
     if (dbl) fg_sg_f64(m, n, k, (const double *)a, lda, (const double *)b, ldb, tb == 'T',
                        (double *)c, ldc, beta);
     else fg_sg_f32(m, n, k, (const float *)a, lda, (const float *)b, ldb, tb == 'T',
                    (float *)c, ldc, beta);
 #else
-    (void)dbl; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
-    (void)c; (void)ldc; (void)beta;
+    (void)dbl; (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b;
+    (void)ldb; (void)c; (void)ldc; (void)beta;
 #endif
 }
 #endif

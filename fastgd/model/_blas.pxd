@@ -15,7 +15,7 @@ cdef extern from "fg_small_gemm.h" nogil:
     int fg_small_gemm_cpu()
     bint fg_small_gemm_takes(int dbl, char ta, char tb, Py_ssize_t m, Py_ssize_t n,
                             Py_ssize_t k)
-    void fg_small_gemm(int dbl, char tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+    void fg_small_gemm(int dbl, char ta, char tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        const void *a, Py_ssize_t lda, const void *b, Py_ssize_t ldb,
                        void *c, Py_ssize_t ldc, int beta)
 
@@ -36,7 +36,7 @@ cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
     if m == 0 or n == 0:
         return
     if fg_small_gemm_takes(is_double, ta, tb, m, n, k):
-        fg_small_gemm(is_double, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+        fg_small_gemm(is_double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
         return
     if accumulate:
         if is_double:

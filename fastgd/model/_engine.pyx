@@ -178,11 +178,12 @@ def _leading_dim(name, x):
     return x.strides[1] // x.itemsize
 
 
-def small_gemm(a, b, c, bint trans_b=False, bint accumulate=False):
-    """c = a @ op(b) (c += ... when accumulate) in fastgd's own small-product kernel
+def small_gemm(a, b, c, bint trans_a=False, bint trans_b=False, bint accumulate=False):
+    """c = op(a) @ op(b) (c += ... when accumulate) in fastgd's own small-product kernel
     (csrc/fg_small_gemm.h): column-major views, each array's first axis contiguous and its
-    second strided (a Fortran array, or a transposed C array). For the tests; False when
-    this CPU has no kernel (no AVX-512F), True after the product."""
+    second strided (a Fortran array, or a transposed C array); a transposed a has at most
+    FG_SG_PACK (4096) entries. For the tests; False when this CPU has no kernel (no
+    AVX-512F), True after the product."""
     cdef Py_ssize_t m, k, n, isz, lda, ldb, ldc
     if not all(isinstance(x, np.ndarray) for x in (a, b, c)):
         raise TypeError("a, b, c: expected NumPy arrays")
@@ -192,16 +193,20 @@ def small_gemm(a, b, c, bint trans_b=False, bint accumulate=False):
         raise TypeError(f"a, b, c: expected one dtype, float32 or float64; got {a.dtype}, "
                         f"{b.dtype}, {c.dtype}")
     isz = a.itemsize
-    m, k = a.shape
+    k, m = a.shape if trans_a else a.shape[::-1]
+    if trans_a and m * k > 4096:
+        raise ValueError(f"a: a transposed a has at most 4096 entries, got {a.shape}")
     n = b.shape[0] if trans_b else b.shape[1]
     if (b.shape[1] if trans_b else b.shape[0]) != k or c.shape[0] != m or c.shape[1] != n:
-        raise ValueError(f"shapes: a {a.shape}, b {b.shape} (trans_b={trans_b}), c {c.shape}")
+        raise ValueError(f"shapes: a {a.shape} (trans_a={trans_a}), b {b.shape} "
+                         f"(trans_b={trans_b}), c {c.shape}")
     lda, ldb, ldc = _leading_dim("a", a), _leading_dim("b", b), _leading_dim("c", c)
     if not c.flags.writeable:
         raise ValueError("c: expected a writeable array")
     if not fg_small_gemm_cpu():
         return False
-    fg_small_gemm(a.dtype == np.float64, b'T' if trans_b else b'N', m, n, k,
+    fg_small_gemm(a.dtype == np.float64, b'T' if trans_a else b'N', b'T' if trans_b else b'N',
+                  m, n, k,
                   cnp.PyArray_DATA(<cnp.ndarray>a), lda, cnp.PyArray_DATA(<cnp.ndarray>b), ldb,
                   cnp.PyArray_DATA(<cnp.ndarray>c), ldc, accumulate)
     return True
