@@ -1,6 +1,8 @@
 """A training step beside its GEMM-only time (issue 15's "≥ 92% of GEMM-only"): the
 784-256-128-10 model at batch 128 and 1024, Adam, float32, one thread. ``gemm-only`` runs
-the step's 8 products alone through the same OpenBLAS (benchmarks/_gemm_roof.py);
+the step's 8 products alone through SciPy's OpenBLAS (benchmarks/_gemm_roof.py),
+``engine-gemm-only`` the same products through the engine's GEMM shim (the step's own
+calls: fastgd's small-product kernel where it applies);
 ``fastgd-step`` one ``fit`` epoch of 8 batches. Compare the two means of a group (per
 epoch of 8 batches each). Under --benchmark-disable each runs once on the real shapes
 and checks itself (the products against NumPy's, the fit trained)."""
@@ -16,11 +18,11 @@ N_BATCHES = 8
 
 
 @pytest.mark.parametrize("batch_size", [128, 1024])
-@pytest.mark.parametrize("contender", ["gemm-only", "fastgd-step"])
+@pytest.mark.parametrize("contender", ["gemm-only", "engine-gemm-only", "fastgd-step"])
 def test_step_against_gemm_only(benchmark, contender, batch_size):
     benchmark.group = f"step vs GEMM-only, batch {batch_size}"
-    if contender == "gemm-only":
-        gemms = GemmOnlyStep(SIZES, batch_size)
+    if contender != "fastgd-step":
+        gemms = GemmOnlyStep(SIZES, batch_size, engine=contender == "engine-gemm-only")
         gemms.check()
 
         def run():

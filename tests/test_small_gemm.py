@@ -103,3 +103,20 @@ def test_refuses_what_it_cannot_read():
     with pytest.raises(ValueError, match="column-major"):
         _engine.small_gemm(np.zeros((8, 4)), np.zeros((4, 2), order="F"),
                            np.zeros((8, 2), order="F"))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True)])
+def test_row_major_product_goes_through_the_engines_shim(dtype, trans_a, trans_b):
+    """The benchmarks' handle on the engine's own GEMM dispatch (kernel or OpenBLAS)."""
+    rng = np.random.default_rng(3)
+    M, N, K = 200, 100, 64
+    a = rng.standard_normal((K, M) if trans_a else (M, K)).astype(dtype)
+    b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(dtype)
+    out = np.empty((M, N), dtype)
+    _engine.row_major_product(a, b, out, trans_a, trans_b)
+    aa, bb = (a.T if trans_a else a), (b.T if trans_b else b)
+    exact = aa.astype(np.longdouble) @ bb.astype(np.longdouble)
+    assert np.all(np.abs(out - exact) <= _bound(aa, bb, K, dtype))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _engine.row_major_product(a.T, b, out)

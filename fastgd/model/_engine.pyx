@@ -212,6 +212,37 @@ def small_gemm(a, b, c, bint trans_a=False, bint trans_b=False, bint accumulate=
     return True
 
 
+def row_major_product(a, b, out, bint trans_a=False, bint trans_b=False):
+    """out = op(a) @ op(b) for C-contiguous float32/float64 arrays, through the engine's own
+    GEMM shim (model/_blas.pxd: our kernel or OpenBLAS, as the engine would choose), with
+    the GIL released: for benchmarks that time a step's products alone."""
+    cdef int M, N, K, lda, ldb
+    cdef bint dbl
+    cdef char *pa
+    cdef char *pb
+    cdef char *pc
+    for name, x in (("a", a), ("b", b), ("out", out)):
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or not x.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous 2-D array")
+    if not (a.dtype == b.dtype == out.dtype) or a.dtype not in (np.float32, np.float64):
+        raise TypeError("a, b, out: expected one dtype, float32 or float64")
+    M, K = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    N = b.shape[0] if trans_b else b.shape[1]
+    if (b.shape[1] if trans_b else b.shape[0]) != K or out.shape != (M, N):
+        raise ValueError(f"shapes: a {a.shape}, b {b.shape}, out {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError("out: expected a writeable array")
+    dbl = a.dtype == np.float64
+    lda, ldb = b.shape[1], a.shape[1]
+    pa = <char *>cnp.PyArray_DATA(<cnp.ndarray>b)
+    pb = <char *>cnp.PyArray_DATA(<cnp.ndarray>a)
+    pc = <char *>cnp.PyArray_DATA(<cnp.ndarray>out)
+    with nogil:
+        # row-major out (M x N) is column-major out^T = op(b)^T op(a)^T (see _blas.pxd)
+        gemm(dbl, b'T' if trans_b else b'N', b'T' if trans_a else b'N', N, M, K, pa, lda,
+             pb, ldb, pc, N)
+
+
 cdef extern from "fg_platform.h" nogil:
     double fg_now()
 
