@@ -232,6 +232,9 @@ def row_major_product(a, b, out, bint trans_a=False, bint trans_b=False):
         raise ValueError(f"shapes: a {a.shape}, b {b.shape}, out {out.shape}")
     if not out.flags.writeable:
         raise ValueError("out: expected a writeable array")
+    if K == 0:
+        out[...] = 0
+        return
     dbl = a.dtype == np.float64
     lda, ldb = b.shape[1], a.shape[1]
     pa = <char *>cnp.PyArray_DATA(<cnp.ndarray>b)
