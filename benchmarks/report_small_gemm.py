@@ -15,12 +15,16 @@ import statistics
 import sys
 import time
 
-import numpy as np
-from threadpoolctl import threadpool_limits
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
-import fastgd
-from fastgd import datasets
-from fastgd.model import _engine
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+import _timing  # noqa: E402
+import fastgd  # noqa: E402
+from fastgd import datasets  # noqa: E402
+from fastgd.model import _engine  # noqa: E402
 
 DEFAULT_LIMIT = _engine.set_small_gemm(0)
 _engine.set_small_gemm(DEFAULT_LIMIT)
@@ -100,11 +104,7 @@ def main():
     ]
     lines += [f"| {n} | {t} | {b:.1f} | {o:.1f} | {r:.2f} ({q1:.2f}-{q3:.2f}) |"
               for n, t, b, o, r, q1, q3 in rows]
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(report)
+    _timing.emit(lines + [""], args.out)
 
 
 if __name__ == "__main__":

@@ -100,32 +100,23 @@ FG_SG_ENTRY static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *
     }                                                                                        \
 }
 
+/* The blocks of 3, 2 and 1 vectors of rows for one (columns, masked) pair: fg_sg_<P><nv>_<SUF>. */
+#define FG_SG_BLOCKS(P, NR, MASKED, SUF, ...)                                                \
+FG_SG_BLOCK(fg_sg_##P##3_##SUF, 3, NR, MASKED, __VA_ARGS__)                                  \
+FG_SG_BLOCK(fg_sg_##P##2_##SUF, 2, NR, MASKED, __VA_ARGS__)                                  \
+FG_SG_BLOCK(fg_sg_##P##1_##SUF, 1, NR, MASKED, __VA_ARGS__)
+
+/* Every block (b: 8 columns, c: one; m: masked) and the driver for one dtype. */
 #define FG_SG_KERNELS(SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,   \
                       MASK)                                                                  \
-FG_SG_BLOCK(fg_sg_b3_##SUF, 3, FG_SG_NR, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_b2_##SUF, 2, FG_SG_NR, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_b1_##SUF, 1, FG_SG_NR, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_bm3_##SUF, 3, FG_SG_NR, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_bm2_##SUF, 2, FG_SG_NR, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_bm1_##SUF, 1, FG_SG_NR, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_c3_##SUF, 3, 1, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_c2_##SUF, 2, 1, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_c1_##SUF, 1, 1, 0, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_cm3_##SUF, 3, 1, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_cm2_##SUF, 2, 1, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
-FG_SG_BLOCK(fg_sg_cm1_##SUF, 1, 1, 1, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, \
-            FMA, SET1, ZERO, MASK)                                                           \
+FG_SG_BLOCKS(b, FG_SG_NR, 0, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1,  \
+             ZERO, MASK)                                                                     \
+FG_SG_BLOCKS(bm, FG_SG_NR, 1, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, \
+             ZERO, MASK)                                                                     \
+FG_SG_BLOCKS(c, 1, 0, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,   \
+             MASK)                                                                           \
+FG_SG_BLOCKS(cm, 1, 1, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,  \
+             MASK)                                                                           \
 FG_SG_DRIVER(fg_sg_##SUF, fg_sg_, SUF, REAL, W, MASK)
 
 #define FG_SG_F64_MASKLOAD(m, p) _mm512_maskz_loadu_pd((m), (p))
