@@ -26,8 +26,7 @@ import fastgd  # noqa: E402
 from fastgd import datasets  # noqa: E402
 from fastgd.model import _engine  # noqa: E402
 
-DEFAULT_LIMIT = _engine.set_small_gemm(0)
-_engine.set_small_gemm(DEFAULT_LIMIT)
+DEFAULT_LIMIT = _engine.small_gemm_limit()
 
 
 def _digits(n):
@@ -87,7 +86,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=11)
     ap.add_argument("--out", help="also write the report here")
     args = ap.parse_args()
-    if not _engine.small_gemm(*(np.zeros(s, order="F") for s in ((8, 2), (2, 2), (8, 2)))):
+    if not _engine.has_small_gemm():
         sys.exit("this CPU has no AVX-512F: the engine has no kernel of its own to compare")
     with threadpool_limits(1):
         rows = [r for t in args.threads for r in measure(t, args.rounds)]

@@ -41,8 +41,7 @@ def test_fit_with_and_without_the_kernel(benchmark, contender, case):
     sizes, dtype, batch = CASES[case]
     benchmark.group = f"small products: {case}"
     X, y = _data(sizes, dtype)
-    default = _engine.set_small_gemm(0)
-    _engine.set_small_gemm(default)
+    default = _engine.small_gemm_limit()
     limit = default if contender == "own" else 0
     try:
         with threadpool_limits(1):

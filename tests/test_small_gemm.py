@@ -13,12 +13,8 @@ from fastgd.model import _engine
 EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
 
 
-def _has_kernel():
-    z = np.zeros((8, 2), order="F")
-    return _engine.small_gemm(z, np.zeros((2, 2), order="F"), np.zeros((8, 2), order="F"))
-
-
-pytestmark = pytest.mark.skipif(not _has_kernel(), reason="no AVX-512F: the engine uses BLAS")
+pytestmark = pytest.mark.skipif(not _engine.has_small_gemm(),
+                                reason="no AVX-512F: the engine uses BLAS")
 
 # rows (the vector axis: 1-3 vectors of 8 doubles / 16 floats, full or masked), columns
 # (blocks of 8 and single columns), terms

@@ -92,6 +92,16 @@ cdef bint wide_layers = True
 fg_small_gemm_init()
 
 
+def has_small_gemm():
+    """Whether this CPU runs fastgd's own small-product kernel (AVX-512F)."""
+    return bool(fg_small_gemm_cpu())
+
+
+def small_gemm_limit():
+    """The largest product (multiply-adds) the kernel takes; 0 when it is off."""
+    return fg_small_gemm_macs
+
+
 def set_small_gemm(long long max_macs):
     """Products of at most max_macs multiply-adds in fastgd's own kernel (0: all in BLAS;
     only AVX-512F CPUs have the kernel); returns the previous limit. For benchmarks."""

@@ -89,7 +89,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             ids = np.searchsorted(self.classes_, y)
             if np.all(ids < len(self.classes_)) and np.array_equal(
                     self.classes_[np.minimum(ids, len(self.classes_) - 1)], y):
-                return ids.astype(np.int64), len(self.classes_)
+                return np.asarray(ids, dtype=np.int64), len(self.classes_)
         Yb = self._label_binarizer.transform(y)
         if self._output == "softmax":
             return np.ascontiguousarray(np.argmax(Yb, axis=1), dtype=np.int64), Yb.shape[1]
