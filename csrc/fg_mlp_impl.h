@@ -59,6 +59,61 @@ FG_CLONES static void FG_SUFFIX(fg_act_backward)(ptrdiff_t r0, ptrdiff_t r1, ptr
     }
 }
 
+/* The softmax loss of FG_SM_LANES rows at once, each row a lane (a narrow output layer:
+ * n <= FG_SM_MAX_CLASSES). Row by row, a 10-class row is 8 + 2 values: the exponentials'
+ * last two go scalar and the row's sum is a chain of 10 dependent adds; with the rows as
+ * lanes every step is a full vector. Each lane does exactly the row loop's operations in
+ * its order (bias add, max, e^(z - max), the sum over k in order, the division, the
+ * label's -1, the scale), so the bits are the row loop's; the rows' losses are added to
+ * ``loss`` in row order, as the row loop adds them. Returns the new sum. */
+#ifndef FG_SM_MAX_CLASSES
+#define FG_SM_MAX_CLASSES 16
+#endif
+#define FG_SM_LANES ((ptrdiff_t)(64 / sizeof(REAL)))
+static FG_INLINE double FG_SUFFIX(fg_softmax_lanes)(ptrdiff_t r, ptrdiff_t n, REAL *restrict z,
+                                                const REAL *restrict b,
+                                                const int64_t *restrict labels, REAL inv_b,
+                                                const double *restrict w, double inv_wsum,
+                                                double *restrict hits, double loss) {
+    REAL t[FG_SM_MAX_CLASSES][64 / sizeof(REAL)];
+    REAL mx[64 / sizeof(REAL)], s[64 / sizeof(REAL)], shifted_y[64 / sizeof(REAL)];
+    const ptrdiff_t L = FG_SM_LANES;
+    for (ptrdiff_t k = 0; k < n; k++)
+        for (ptrdiff_t l = 0; l < L; l++) t[k][l] = z[(r + l) * n + k] + b[k];
+    for (ptrdiff_t l = 0; l < L; l++) mx[l] = t[0][l];
+    for (ptrdiff_t k = 0; k < n; k++)
+        for (ptrdiff_t l = 0; l < L; l++) mx[l] = t[k][l] > mx[l] ? t[k][l] : mx[l];
+    for (ptrdiff_t l = 0; l < L; l++) {
+        const int64_t y = labels[r + l];
+        if (hits != NULL) {
+            int earlier = 0;
+            for (ptrdiff_t k = 0; k < n; k++) earlier |= (k < y) & (t[k][l] == mx[l]);
+            hits[r + l] = (double)((t[y][l] == mx[l]) & !earlier);
+        }
+        shifted_y[l] = t[y][l] - mx[l];
+    }
+    for (ptrdiff_t k = 0; k < n; k++)
+        for (ptrdiff_t l = 0; l < L; l++) t[k][l] = FG_EXP_NONPOS(t[k][l] - mx[l]);
+    for (ptrdiff_t l = 0; l < L; l++) s[l] = 0;
+    for (ptrdiff_t k = 0; k < n; k++)
+        for (ptrdiff_t l = 0; l < L; l++) s[l] += t[k][l];
+    for (ptrdiff_t l = 0; l < L; l++) {
+        const double row = (double)(FG_LOG(s[l]) - shifted_y[l]);
+        loss += w != NULL ? w[r + l] * row : row;
+    }
+    for (ptrdiff_t l = 0; l < L; l++) {
+        const REAL sc = w != NULL ? (REAL)(w[r + l] * inv_wsum) : inv_b;
+        const int64_t y = labels[r + l];
+        REAL *restrict zr = z + (r + l) * n;
+        for (ptrdiff_t k = 0; k < n; k++) {
+            REAL p = t[k][l] / s[l];
+            if (k == y) p = p - (REAL)1;
+            zr[k] = p * sc;
+        }
+    }
+    return loss;
+}
+
 /* Output layer, one pass per row: add the bias, add the row's loss to the returned sum, and
  * overwrite z with dL/dZ = (P - Y) * inv_b. labels: class ids (softmax); targets: (rows x n)
  * values (sigmoid, linear). w: NULL (unweighted), or the batch's row weights: then row r
@@ -76,6 +131,10 @@ FG_CLONES static double FG_SUFFIX(fg_output_loss)(ptrdiff_t r0, ptrdiff_t r1, pt
                                         REAL inv_b, const double *restrict w,
                                         double inv_wsum, double *restrict hits) {
     double loss = 0.0;
+    if (out == FG_SOFTMAX && n <= FG_SM_MAX_CLASSES && n > 0)
+        for (; r0 + FG_SM_LANES <= r1; r0 += FG_SM_LANES)
+            loss = FG_SUFFIX(fg_softmax_lanes)(r0, n, z, b, labels, inv_b, w, inv_wsum, hits,
+                                               loss);
     for (ptrdiff_t r = r0; r < r1; r++) {
         REAL *restrict zr = z + r * n;
         const REAL sc = w != NULL ? (REAL)(w[r] * inv_wsum) : inv_b;
