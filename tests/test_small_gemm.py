@@ -17,10 +17,11 @@ pytestmark = pytest.mark.skipif(not _engine.has_small_gemm(),
                                 reason="no AVX-512F: the engine uses BLAS")
 
 # rows (the vector axis: 1-3 vectors of 8 doubles / 16 floats, full or masked), columns
-# (blocks of 8 and single columns), terms
+# (blocks of 8, then of 4, 2 and 1: every tail of 1-7 columns), terms
 SHAPES = [(1, 2, 2), (7, 3, 5), (8, 8, 2), (23, 9, 7), (24, 8, 64), (25, 17, 3),
           (48, 16, 2), (100, 200, 64), (100, 64, 200), (10, 200, 100), (1023, 7, 3),
-          (33, 1, 9), (0, 5, 3), (5, 0, 3)]
+          (33, 1, 9), (17, 4, 5), (3, 5, 4), (30, 6, 11), (100, 10, 200), (9, 14, 33),
+          (0, 5, 3), (5, 0, 3)]
 
 
 def _operands(rng, m, n, k, dtype, trans_b, strided, trans_a=False):
