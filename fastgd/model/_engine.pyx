@@ -286,6 +286,7 @@ cdef extern from "fg_engine_kernels.h" nogil:
                       void *s1, void *s2, void *s3)
     void fg_average(int dbl, Py_ssize_t n, void *avg, const void *p, double a, double b)
     double fg_sum_squares(int dbl, Py_ssize_t n, const void *g)
+    double fg_penalty_squares(int dbl, Py_ssize_t n, const void *g)
     void fg_scale_clamp(int dbl, Py_ssize_t n, void *g, double scale, double limit)
     void fg_apply_outer_any(int dbl, const fg_step *s, Py_ssize_t rows, Py_ssize_t cols,
                             const void *a, Py_ssize_t inca, const void *dz, double alpha,
@@ -1109,9 +1110,9 @@ cdef class Engine:
                     self.net.alpha = alpha_of_batch[b]
                     squares = 0.0
                     for l in range(self.net.n_layers):
-                        squares += fg_sum_squares(self.net.is_double,
-                                                  <Py_ssize_t>self.net.sizes[l] * self.net.sizes[l + 1],
-                                                  _at(&self.net, self.net.params, self.net.w_off[l]))
+                        squares += fg_penalty_squares(
+                            self.net.is_double, <Py_ssize_t>self.net.sizes[l] * self.net.sizes[l + 1],
+                            _at(&self.net, self.net.params, self.net.w_off[l]))
                     l2_sum += B * (0.5 * self.net.alpha) * squares
                 for g in range(G):
                     group_steps[g].step = first_step[g] + b
