@@ -75,9 +75,9 @@ static FG_INLINE double FG_SUFFIX(fg_softmax_lanes)(ptrdiff_t r, ptrdiff_t n, RE
                                                 const int64_t *restrict labels, REAL inv_b,
                                                 const double *restrict w, double inv_wsum,
                                                 double *restrict hits, double loss) {
-    REAL t[FG_SM_MAX_CLASSES][64 / sizeof(REAL)];
-    REAL mx[64 / sizeof(REAL)], s[64 / sizeof(REAL)], shifted_y[64 / sizeof(REAL)];
-    const ptrdiff_t L = FG_SM_LANES;
+    const ptrdiff_t L = FG_SM_LANES;   /* one 64-byte vector of REAL */
+    REAL t[FG_SM_MAX_CLASSES][FG_SM_LANES], mx[FG_SM_LANES], s[FG_SM_LANES],
+        shifted_y[FG_SM_LANES];
     for (ptrdiff_t k = 0; k < n; k++)
         for (ptrdiff_t l = 0; l < L; l++) t[k][l] = z[(r + l) * n + k] + b[k];
     for (ptrdiff_t l = 0; l < L; l++) mx[l] = t[0][l];
