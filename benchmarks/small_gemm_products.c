@@ -47,7 +47,7 @@ static void compare(int m, int n, int k, int dbl, char tb) {
         for (int who = 0; who < 2; who++) {
             double t0 = now();
             for (long i = 0; i < reps; i++) {
-                if (who == 0) fg_small_gemm(dbl, 'N', tb, m, n, k, a, m, b, ldb, c, m, 0);
+                if (who == 0) fg_small_gemm(dbl, 'N', tb, m, n, k, a, m, b, ldb, c, m, 0, NULL);
                 else if (dbl) scipy_dgemm_("N", &tb, &m, &n, &k, &one, a, &m, b, &ldb, &zero,
                                            c, &m);
                 else scipy_sgemm_("N", &tb, &m, &n, &k, &onef, a, &m, b, &ldb, &zerof, c, &m);

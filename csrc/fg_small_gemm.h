@@ -19,6 +19,24 @@
 #define FG_SMALL_GEMM_H
 #include <stddef.h>
 
+/* An element-wise pass done on each block of C as it is stored (beta 0 only), so that the
+ * pass after the product does not read and write C again. Each is the operation of the
+ * pass it replaces (csrc/fg_mlp_impl.h), on the same values in the same order, so the
+ * bits are the pass's: FG_EPI_BIAS_*: c = act(c + bias[i]) (fg_bias_act, bias per row
+ * i of C); FG_EPI_GRAD_*: c = c * act'(a) with a the activation's output at C's place in
+ * a same-shaped array (fg_act_backward). */
+typedef enum {
+    FG_EPI_NONE = 0, FG_EPI_BIAS, FG_EPI_BIAS_RELU, FG_EPI_BIAS_LEAKY,
+    FG_EPI_GRAD_RELU, FG_EPI_GRAD_LEAKY, FG_EPI_GRAD_TANH, FG_EPI_GRAD_SIGMOID
+} fg_epi_kind;
+typedef struct {
+    fg_epi_kind kind;
+    const void *bias;    /* FG_EPI_BIAS_*: m values */
+    const void *act;     /* FG_EPI_GRAD_*: m x n, column-major, leading dimension ld_act */
+    ptrdiff_t ld_act;
+    double slope;        /* the leaky ReLU's, rounded to the dtype as the pass rounds it */
+} fg_sg_epi;
+
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(FG_NO_CLONES)
 #define FG_SMALL_GEMM 1
 #include <immintrin.h>
@@ -33,10 +51,11 @@
 #define FG_SG_NR 8
 
 #define FG_SG_BLOCK(NAME, NV, NR, MASKED, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, \
-                    SET1, ZERO, MASK)                                                        \
+                    SET1, ZERO, MASK, EPI)                                                   \
 FG_SG_TARGET static void NAME(ptrdiff_t k, MASK last, const REAL *restrict a, ptrdiff_t lda, \
                               const REAL *restrict b, ptrdiff_t bp, ptrdiff_t bj,            \
-                              REAL *restrict c, ptrdiff_t ldc, int beta) {                   \
+                              REAL *restrict c, ptrdiff_t ldc, int beta,                     \
+                              const fg_sg_epi *e, ptrdiff_t i0, ptrdiff_t j0) {              \
     VEC acc[NV][NR];                                                                         \
     for (int v = 0; v < NV; v++)                                                             \
         for (int j = 0; j < NR; j++) acc[v][j] = ZERO();                                     \
@@ -57,6 +76,7 @@ FG_SG_TARGET static void NAME(ptrdiff_t k, MASK last, const REAL *restrict a, pt
             MASK mk = MASKED && v == NV - 1 ? last : (MASK)-1;                               \
             VEC out = acc[v][j];                                                             \
             if (beta) out = ADD(MASKLOAD(mk, cj + v * W), out);                              \
+            if (e != NULL) out = EPI(e, out, mk, i0 + v * W, j0 + j);                        \
             MASKSTORE(cj + v * W, mk, out);                                                  \
         }                                                                                    \
     }                                                                                        \
@@ -77,7 +97,7 @@ FG_SG_TARGET static void NAME(ptrdiff_t k, MASK last, const REAL *restrict a, pt
 #define FG_SG_DRIVER(NAME, P, SUF, REAL, W, MASK)                                            \
 FG_SG_ENTRY static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *a,           \
                              ptrdiff_t lda, const REAL *b, ptrdiff_t ldb, int tb_t, REAL *c, \
-                             ptrdiff_t ldc, int beta) {                                      \
+                             ptrdiff_t ldc, int beta, const fg_sg_epi *e) {                  \
     const ptrdiff_t bp = tb_t ? ldb : 1, bj = tb_t ? 1 : ldb;                                \
     for (ptrdiff_t i0 = 0; i0 < m; i0 += 3 * W) {                                            \
         const ptrdiff_t rows = m - i0 < 3 * W ? m - i0 : 3 * W;                              \
@@ -90,37 +110,37 @@ FG_SG_ENTRY static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *
         for (; j0 + FG_SG_NR <= n; j0 += FG_SG_NR) {                                         \
             const REAL *bb = b + j0 * bj;                                                    \
             REAL *cc = c + i0 + j0 * ldc;                                                    \
-            if (masked) FG_SG_CALL(P, bm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta)); \
-            else FG_SG_CALL(P, b, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta));   \
+            if (masked) FG_SG_CALL(P, bm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0)); \
+            else FG_SG_CALL(P, b, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0));   \
         }                                                                                    \
         if (j0 + 4 <= n) {                                                                   \
             const REAL *bb = b + j0 * bj;                                                    \
             REAL *cc = c + i0 + j0 * ldc;                                                    \
-            if (masked) FG_SG_CALL(P, qm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta)); \
-            else FG_SG_CALL(P, q, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta));   \
+            if (masked) FG_SG_CALL(P, qm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0)); \
+            else FG_SG_CALL(P, q, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0));   \
             j0 += 4;                                                                         \
         }                                                                                    \
         if (j0 + 2 <= n) {                                                                   \
             const REAL *bb = b + j0 * bj;                                                    \
             REAL *cc = c + i0 + j0 * ldc;                                                    \
-            if (masked) FG_SG_CALL(P, dm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta)); \
-            else FG_SG_CALL(P, d, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta));   \
+            if (masked) FG_SG_CALL(P, dm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0)); \
+            else FG_SG_CALL(P, d, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0));   \
             j0 += 2;                                                                         \
         }                                                                                    \
         if (j0 < n) {                                                                        \
             const REAL *bb = b + j0 * bj;                                                    \
             REAL *cc = c + i0 + j0 * ldc;                                                    \
-            if (masked) FG_SG_CALL(P, cm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta)); \
-            else FG_SG_CALL(P, c, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta));   \
+            if (masked) FG_SG_CALL(P, cm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0)); \
+            else FG_SG_CALL(P, c, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0));   \
         }                                                                                    \
     }                                                                                        \
 }
 
 /* The blocks of 3, 2 and 1 vectors of rows for one (columns, masked) pair: fg_sg_<P><nv>_<SUF>. */
 #define FG_SG_BLOCKS(P, NR, MASKED, SUF, ...)                                                \
-FG_SG_BLOCK(fg_sg_##P##3_##SUF, 3, NR, MASKED, __VA_ARGS__)                                  \
-FG_SG_BLOCK(fg_sg_##P##2_##SUF, 2, NR, MASKED, __VA_ARGS__)                                  \
-FG_SG_BLOCK(fg_sg_##P##1_##SUF, 1, NR, MASKED, __VA_ARGS__)
+FG_SG_BLOCK(fg_sg_##P##3_##SUF, 3, NR, MASKED, __VA_ARGS__, fg_sg_epi_##SUF)                 \
+FG_SG_BLOCK(fg_sg_##P##2_##SUF, 2, NR, MASKED, __VA_ARGS__, fg_sg_epi_##SUF)                 \
+FG_SG_BLOCK(fg_sg_##P##1_##SUF, 1, NR, MASKED, __VA_ARGS__, fg_sg_epi_##SUF)
 
 /* Every block (b: 8 columns, q: 4, d: 2, c: one; m: masked) and the driver for one dtype. */
 #define FG_SG_KERNELS(SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,   \
@@ -142,6 +162,36 @@ FG_SG_BLOCKS(c, 1, 0, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, S
 FG_SG_BLOCKS(cm, 1, 1, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,  \
              MASK)                                                                           \
 FG_SG_DRIVER(fg_sg_##SUF, fg_sg_, SUF, REAL, W, MASK)
+
+/* The epilogue on one vector of C (rows i.. of column j), masked as its store is. */
+#define FG_SG_EPI_FN(SUF, REAL, VEC, MASK, PS)                                               \
+FG_SG_TARGET static VEC fg_sg_epi_##SUF(const fg_sg_epi *e, VEC out, MASK mk, ptrdiff_t i,   \
+                                        ptrdiff_t j) {                                       \
+    const VEC zero = _mm512_setzero_##PS(), one = _mm512_set1_##PS((REAL)1);                \
+    const VEC slope = _mm512_set1_##PS((REAL)e->slope);                                      \
+    if (e->kind <= FG_EPI_BIAS_LEAKY) {                                                      \
+        out = _mm512_add_##PS(out, _mm512_maskz_loadu_##PS(mk, (const REAL *)e->bias + i));  \
+        if (e->kind == FG_EPI_BIAS_RELU)    /* v <= 0 ? 0 : v (a NaN stays) */               \
+            out = _mm512_mask_blend_##PS(_mm512_cmp_##PS##_mask(out, zero, _CMP_LE_OQ), out, zero); \
+        else if (e->kind == FG_EPI_BIAS_LEAKY)   /* v > 0 ? v : slope * v */                \
+            out = _mm512_mask_blend_##PS(_mm512_cmp_##PS##_mask(out, zero, _CMP_GT_OQ),     \
+                                         _mm512_mul_##PS(slope, out), out);                  \
+        return out;                                                                          \
+    }                                                                                        \
+    const VEC a = _mm512_maskz_loadu_##PS(mk, (const REAL *)e->act + i + j * e->ld_act);     \
+    const MASK pos = _mm512_cmp_##PS##_mask(a, zero, _CMP_GT_OQ);                             \
+    switch (e->kind) {                                                                       \
+    case FG_EPI_GRAD_RELU: return _mm512_mul_##PS(out, _mm512_mask_blend_##PS(pos, zero, one)); \
+    case FG_EPI_GRAD_LEAKY: return _mm512_mul_##PS(out, _mm512_mask_blend_##PS(pos, slope, one)); \
+    case FG_EPI_GRAD_TANH:                                   /* d * (1 - a * a) */          \
+        return _mm512_mul_##PS(out, _mm512_sub_##PS(one, _mm512_mul_##PS(a, a)));            \
+    case FG_EPI_GRAD_SIGMOID:                                /* d * (a * (1 - a)) */        \
+        return _mm512_mul_##PS(out, _mm512_mul_##PS(a, _mm512_sub_##PS(one, a)));            \
+    default: return out;                                                                     \
+    }                                                                                        \
+}
+FG_SG_EPI_FN(f64, double, __m512d, __mmask8, pd)
+FG_SG_EPI_FN(f32, float, __m512, __mmask16, ps)
 
 #define FG_SG_F64_MASKLOAD(m, p) _mm512_maskz_loadu_pd((m), (p))
 FG_SG_KERNELS(f64, double, __m512d, 8, _mm512_loadu_pd, FG_SG_F64_MASKLOAD,
@@ -177,6 +227,9 @@ static inline int fg_small_gemm_cpu(void) { return 0; }
  * 0 turns the kernel off (benchmarks). */
 static long long fg_small_gemm_macs = 32000000;
 
+/* 0 keeps the element-wise passes out of the kernel's stores (tests, benchmarks). */
+static int fg_small_gemm_epilogues = 1;
+
 /* A transposed is copied into columns on the stack, if it has at most this many entries
  * (32 KB of float64: the backward product through a 10-wide output layer). */
 #define FG_SG_PACK 4096
@@ -191,10 +244,12 @@ static inline int fg_small_gemm_takes(int dbl, char ta, char tb, ptrdiff_t m, pt
     return fg_small_gemm_cpu();
 }
 
-/* C = A op(B) (beta 0) or C += A op(B) (beta 1), column-major; dbl float64 or float32. */
+/* C = A op(B) (beta 0) or C += A op(B) (beta 1), column-major; dbl float64 or float32.
+ * e: NULL, or an epilogue (beta 0 only) applied to each block as it is stored. */
 static inline void fg_small_gemm(int dbl, char ta, char tb, ptrdiff_t m, ptrdiff_t n,
                                  ptrdiff_t k, const void *a, ptrdiff_t lda, const void *b,
-                                 ptrdiff_t ldb, void *c, ptrdiff_t ldc, int beta) {
+                                 ptrdiff_t ldb, void *c, ptrdiff_t ldc, int beta,
+                                 const fg_sg_epi *e) {
 #if FG_SMALL_GEMM
     /* A transposed (stored k x m): copied into columns first, m * k <= FG_SG_PACK */
     union { double d[FG_SG_PACK]; float f[FG_SG_PACK]; } packed;
@@ -207,13 +262,14 @@ static inline void fg_small_gemm(int dbl, char ta, char tb, ptrdiff_t m, ptrdiff
         a = dbl ? (const void *)packed.d : (const void *)packed.f;
         lda = m;
     }
+    if (e != NULL && (e->kind == FG_EPI_NONE || beta)) e = NULL;
     if (dbl) fg_sg_f64(m, n, k, (const double *)a, lda, (const double *)b, ldb, tb == 'T',
-                       (double *)c, ldc, beta);
+                       (double *)c, ldc, beta, e);
     else fg_sg_f32(m, n, k, (const float *)a, lda, (const float *)b, ldb, tb == 'T',
-                   (float *)c, ldc, beta);
+                   (float *)c, ldc, beta, e);
 #else
     (void)dbl; (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b;
-    (void)ldb; (void)c; (void)ldc; (void)beta;
+    (void)ldb; (void)c; (void)ldc; (void)beta; (void)e;
 #endif
 }
 #endif

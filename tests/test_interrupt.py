@@ -151,7 +151,16 @@ def test_cli_train_saves_the_model_when_interrupted(tmp_path):
         if line.startswith("epoch"):
             break
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        # seen twice on a loaded host, never reproduced: say what the child printed and
+        # leave no process behind (a leaked one failed the next test on a ResourceWarning)
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        lines = stdout.splitlines()
+        pytest.fail(f"the CLI did not exit within 120 s of SIGINT; it printed {len(lines)} "
+                    f"lines, the last: {lines[-3:]}; stderr: {stderr[-2000:]}")
     assert proc.returncode == 130, stderr
     assert "saved the model as it stands" in stdout
     assert "Traceback" not in stderr and stderr.strip().endswith("interrupted")

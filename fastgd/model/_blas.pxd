@@ -10,14 +10,24 @@ cdef extern from "fg_engine_kernels.h" nogil:
                   const void *b, Py_ssize_t incb, void *c, Py_ssize_t ldc)
 
 cdef extern from "fg_small_gemm.h" nogil:
+    ctypedef enum fg_epi_kind:
+        FG_EPI_NONE, FG_EPI_BIAS, FG_EPI_BIAS_RELU, FG_EPI_BIAS_LEAKY, FG_EPI_GRAD_RELU,
+        FG_EPI_GRAD_LEAKY, FG_EPI_GRAD_TANH, FG_EPI_GRAD_SIGMOID
+    ctypedef struct fg_sg_epi:
+        fg_epi_kind kind
+        const void *bias
+        const void *act
+        Py_ssize_t ld_act
+        double slope
     long long fg_small_gemm_macs
+    int fg_small_gemm_epilogues
     void fg_small_gemm_init()
     int fg_small_gemm_cpu()
     bint fg_small_gemm_takes(int dbl, char ta, char tb, Py_ssize_t m, Py_ssize_t n,
                             Py_ssize_t k)
     void fg_small_gemm(int dbl, char ta, char tb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                        const void *a, Py_ssize_t lda, const void *b, Py_ssize_t ldb,
-                       void *c, Py_ssize_t ldc, int beta)
+                       void *c, Py_ssize_t ldc, int beta, const fg_sg_epi *e)
 
 
 cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
@@ -36,7 +46,7 @@ cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
     if m == 0 or n == 0:
         return
     if fg_small_gemm_takes(is_double, ta, tb, m, n, k):
-        fg_small_gemm(is_double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+        fg_small_gemm(is_double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate, NULL)
         return
     if accumulate:
         if is_double:
@@ -66,3 +76,18 @@ cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
     else:
         sgemm(&ta, &tb, &m, &n, &k, &one_f, <float *>a, &lda, <float *>b, &ldb, &zero_f,
               <float *>c, &ldc)
+
+
+cdef inline bint gemm_with(bint is_double, char ta, char tb, int m, int n, int k,
+                           char *a, int lda, char *b, int ldb, char *c, int ldc,
+                           const fg_sg_epi *e) noexcept nogil:
+    """C = op(A) @ op(B) as gemm (beta 0), and the element-wise pass ``e`` on C when our
+    kernel takes the product (it applies it to each block as it stores it: the pass's
+    bits, one read and write of C fewer). Returns whether it did; if not, C holds the
+    product and the caller runs the pass."""
+    if e.kind != FG_EPI_NONE and fg_small_gemm_epilogues and m > 0 and n > 0 \
+            and fg_small_gemm_takes(is_double, ta, tb, m, n, k):
+        fg_small_gemm(is_double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, 0, e)
+        return True
+    gemm(is_double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+    return False
