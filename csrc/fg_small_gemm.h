@@ -94,6 +94,17 @@ FG_SG_TARGET static void NAME(ptrdiff_t k, MASK last, const REAL *restrict a, pt
         else P##KIND##1_##SUF ARGS;                                                          \
     } while (0)
 
+/* The driver's call of the block for columns j0.. of rows i0.. (KIND: b, q, d or c; its
+ * masked twin when the rows end inside the last vector). */
+#define FG_SG_ARGS (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0)
+#define FG_SG_COLUMNS(P, KIND, SUF, REAL)                                                    \
+    do {                                                                                     \
+        const REAL *bb = b + j0 * bj;                                                        \
+        REAL *cc = c + i0 + j0 * ldc;                                                        \
+        if (masked) FG_SG_CALL(P, KIND##m, SUF, nv, FG_SG_ARGS);                             \
+        else FG_SG_CALL(P, KIND, SUF, nv, FG_SG_ARGS);                                       \
+    } while (0)
+
 #define FG_SG_DRIVER(NAME, P, SUF, REAL, W, MASK)                                            \
 FG_SG_ENTRY static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *a,           \
                              ptrdiff_t lda, const REAL *b, ptrdiff_t ldb, int tb_t, REAL *c, \
@@ -107,32 +118,10 @@ FG_SG_ENTRY static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const REAL *
         const int masked = tail != W;                                                        \
         const REAL *ai = a + i0;                                                             \
         ptrdiff_t j0 = 0;                                                                    \
-        for (; j0 + FG_SG_NR <= n; j0 += FG_SG_NR) {                                         \
-            const REAL *bb = b + j0 * bj;                                                    \
-            REAL *cc = c + i0 + j0 * ldc;                                                    \
-            if (masked) FG_SG_CALL(P, bm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0)); \
-            else FG_SG_CALL(P, b, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0));   \
-        }                                                                                    \
-        if (j0 + 4 <= n) {                                                                   \
-            const REAL *bb = b + j0 * bj;                                                    \
-            REAL *cc = c + i0 + j0 * ldc;                                                    \
-            if (masked) FG_SG_CALL(P, qm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0)); \
-            else FG_SG_CALL(P, q, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0));   \
-            j0 += 4;                                                                         \
-        }                                                                                    \
-        if (j0 + 2 <= n) {                                                                   \
-            const REAL *bb = b + j0 * bj;                                                    \
-            REAL *cc = c + i0 + j0 * ldc;                                                    \
-            if (masked) FG_SG_CALL(P, dm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0)); \
-            else FG_SG_CALL(P, d, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0));   \
-            j0 += 2;                                                                         \
-        }                                                                                    \
-        if (j0 < n) {                                                                        \
-            const REAL *bb = b + j0 * bj;                                                    \
-            REAL *cc = c + i0 + j0 * ldc;                                                    \
-            if (masked) FG_SG_CALL(P, cm, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0)); \
-            else FG_SG_CALL(P, c, SUF, nv, (k, last, ai, lda, bb, bp, bj, cc, ldc, beta, e, i0, j0));   \
-        }                                                                                    \
+        for (; j0 + FG_SG_NR <= n; j0 += FG_SG_NR) FG_SG_COLUMNS(P, b, SUF, REAL);          \
+        if (j0 + 4 <= n) { FG_SG_COLUMNS(P, q, SUF, REAL); j0 += 4; }                        \
+        if (j0 + 2 <= n) { FG_SG_COLUMNS(P, d, SUF, REAL); j0 += 2; }                        \
+        if (j0 < n) FG_SG_COLUMNS(P, c, SUF, REAL);                                          \
     }                                                                                        \
 }
 
@@ -172,7 +161,8 @@ FG_SG_TARGET static VEC fg_sg_epi_##SUF(const fg_sg_epi *e, VEC out, MASK mk, pt
     if (e->kind <= FG_EPI_BIAS_LEAKY) {                                                      \
         out = _mm512_add_##PS(out, _mm512_maskz_loadu_##PS(mk, (const REAL *)e->bias + i));  \
         if (e->kind == FG_EPI_BIAS_RELU)    /* v <= 0 ? 0 : v (a NaN stays) */               \
-            out = _mm512_mask_blend_##PS(_mm512_cmp_##PS##_mask(out, zero, _CMP_LE_OQ), out, zero); \
+            out = _mm512_mask_blend_##PS(_mm512_cmp_##PS##_mask(out, zero, _CMP_LE_OQ),     \
+                                         out, zero);                                         \
         else if (e->kind == FG_EPI_BIAS_LEAKY)   /* v > 0 ? v : slope * v */                \
             out = _mm512_mask_blend_##PS(_mm512_cmp_##PS##_mask(out, zero, _CMP_GT_OQ),     \
                                          _mm512_mul_##PS(slope, out), out);                  \
