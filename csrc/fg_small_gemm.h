@@ -131,25 +131,19 @@ FG_SG_BLOCK(fg_sg_##P##3_##SUF, 3, NR, MASKED, __VA_ARGS__, fg_sg_epi_##SUF)    
 FG_SG_BLOCK(fg_sg_##P##2_##SUF, 2, NR, MASKED, __VA_ARGS__, fg_sg_epi_##SUF)                 \
 FG_SG_BLOCK(fg_sg_##P##1_##SUF, 1, NR, MASKED, __VA_ARGS__, fg_sg_epi_##SUF)
 
+/* The blocks for NR columns, unmasked (P) and masked (P##m). */
+#define FG_SG_PAIR(P, NR, SUF, ...)                                                          \
+FG_SG_BLOCKS(P, NR, 0, SUF, __VA_ARGS__)                                                     \
+FG_SG_BLOCKS(P##m, NR, 1, SUF, __VA_ARGS__)
+
 /* Every block (b: 8 columns, q: 4, d: 2, c: one; m: masked) and the driver for one dtype. */
 #define FG_SG_KERNELS(SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,   \
                       MASK)                                                                  \
-FG_SG_BLOCKS(b, FG_SG_NR, 0, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1,  \
-             ZERO, MASK)                                                                     \
-FG_SG_BLOCKS(bm, FG_SG_NR, 1, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, \
-             ZERO, MASK)                                                                     \
-FG_SG_BLOCKS(q, 4, 0, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,   \
-             MASK)                                                                           \
-FG_SG_BLOCKS(qm, 4, 1, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,  \
-             MASK)                                                                           \
-FG_SG_BLOCKS(d, 2, 0, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,   \
-             MASK)                                                                           \
-FG_SG_BLOCKS(dm, 2, 1, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,  \
-             MASK)                                                                           \
-FG_SG_BLOCKS(c, 1, 0, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,   \
-             MASK)                                                                           \
-FG_SG_BLOCKS(cm, 1, 1, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO,  \
-             MASK)                                                                           \
+FG_SG_PAIR(b, FG_SG_NR, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO, \
+           MASK)                                                                             \
+FG_SG_PAIR(q, 4, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO, MASK)  \
+FG_SG_PAIR(d, 2, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO, MASK)  \
+FG_SG_PAIR(c, 1, SUF, REAL, VEC, W, LOADU, MASKLOAD, MASKSTORE, ADD, FMA, SET1, ZERO, MASK)  \
 FG_SG_DRIVER(fg_sg_##SUF, fg_sg_, SUF, REAL, W, MASK)
 
 /* The epilogue on one vector of C (rows i.. of column j), masked as its store is. */
