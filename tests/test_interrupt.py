@@ -144,7 +144,12 @@ def test_cli_train_saves_the_model_when_interrupted(tmp_path):
         for row, label in zip(X, y):
             f.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
     out = tmp_path / "model.npz"
-    proc = subprocess.Popen([sys.executable, "-m", "fastgd", "train", str(data), "--epochs",
+    # `python -m fastgd` with Ctrl-C as a terminal gives it: a process started in the
+    # background of a script inherits SIGINT ignored, and Python then leaves it ignored
+    # (this test hung there twice: `.ci/run` launched with `&`)
+    start = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "runpy.run_module('fastgd', run_name='__main__', alter_sys=True)")
+    proc = subprocess.Popen([sys.executable, "-c", start, "train", str(data), "--epochs",
                              "100000", "--batch-size", "1", "--save", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:            # training is under way once an epoch is printed
@@ -154,8 +159,8 @@ def test_cli_train_saves_the_model_when_interrupted(tmp_path):
     try:
         stdout, stderr = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
-        # seen twice on a loaded host, never reproduced: say what the child printed and
-        # leave no process behind (a leaked one failed the next test on a ResourceWarning)
+        # say what the child printed and leave no process behind (a leaked one failed the
+        # next test on a ResourceWarning)
         proc.kill()
         stdout, stderr = proc.communicate()
         lines = stdout.splitlines()
