@@ -507,7 +507,7 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
                          _at(net, net.acts[l], r0 * n_in), n_in,
                          _at(net, net.acts[l + 1], r0 * n_out), n_out, &forward_pass):
                 continue
-        else:
+        else:       # the output layer: its bias is added by the loss pass
             gemm(net.is_double, b'N', b'N', n_out, nr, n_in,
                  _at(net, net.params, net.w_off[l]), n_out,
                  _at(net, net.acts[l], r0 * n_in), n_in,
