@@ -19,23 +19,32 @@
 #define FG_SMALL_GEMM_H
 #include <stddef.h>
 
+#include "fg_mlp.h"   /* fg_activation, FG_LEAKY_SLOPE: the passes the epilogue stands in for */
+
 /* An element-wise pass done on each block of C as it is stored (beta 0 only), so that the
  * pass after the product does not read and write C again. Each is the operation of the
  * pass it replaces (csrc/fg_mlp_impl.h), on the same values in the same order, so the
- * bits are the pass's: FG_EPI_BIAS_*: c = act(c + bias[i]) (fg_bias_act, bias per row
- * i of C); FG_EPI_GRAD_*: c = c * act'(a) with a the activation's output at C's place in
- * a same-shaped array (fg_act_backward). */
-typedef enum {
-    FG_EPI_NONE = 0, FG_EPI_BIAS, FG_EPI_BIAS_RELU, FG_EPI_BIAS_LEAKY,
-    FG_EPI_GRAD_RELU, FG_EPI_GRAD_LEAKY, FG_EPI_GRAD_TANH, FG_EPI_GRAD_SIGMOID
-} fg_epi_kind;
+ * bits are the pass's: FG_EPI_BIAS_ACT: c = act(c + bias[i]) (fg_bias_act, bias per row
+ * i of C; ReLU, leaky ReLU and identity); FG_EPI_ACT_GRAD: c = c * act'(a) with a the
+ * activation's output at C's place in a same-shaped array (fg_act_backward; ReLU, leaky
+ * ReLU, tanh, sigmoid). fg_sg_epi_takes says which. */
+typedef enum { FG_EPI_NONE = 0, FG_EPI_BIAS_ACT, FG_EPI_ACT_GRAD } fg_epi_kind;
 typedef struct {
     fg_epi_kind kind;
-    const void *bias;    /* FG_EPI_BIAS_*: m values */
-    const void *act;     /* FG_EPI_GRAD_*: m x n, column-major, leading dimension ld_act */
-    ptrdiff_t ld_act;
-    double slope;        /* the leaky ReLU's, rounded to the dtype as the pass rounds it */
+    fg_activation act;
+    const void *bias;    /* FG_EPI_BIAS_ACT: m values */
+    const void *out;     /* FG_EPI_ACT_GRAD: the activation's output, m x n, column-major */
+    ptrdiff_t ld_out;
 } fg_sg_epi;
+
+static inline int fg_sg_epi_takes(const fg_sg_epi *e) {
+    if (e->kind == FG_EPI_BIAS_ACT)   /* tanh and sigmoid keep their pass: its own functions */
+        return e->act == FG_RELU || e->act == FG_LEAKY_RELU || e->act == FG_IDENTITY;
+    if (e->kind == FG_EPI_ACT_GRAD)   /* identity has no derivative pass at all */
+        return e->act == FG_RELU || e->act == FG_LEAKY_RELU || e->act == FG_TANH
+               || e->act == FG_SIGMOID;
+    return 0;
+}
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(FG_NO_CLONES)
 #define FG_SMALL_GEMM 1
@@ -151,25 +160,25 @@ FG_SG_DRIVER(fg_sg_##SUF, fg_sg_, SUF, REAL, W, MASK)
 FG_SG_TARGET static VEC fg_sg_epi_##SUF(const fg_sg_epi *e, VEC out, MASK mk, ptrdiff_t i,   \
                                         ptrdiff_t j) {                                       \
     const VEC zero = _mm512_setzero_##PS(), one = _mm512_set1_##PS((REAL)1);                \
-    const VEC slope = _mm512_set1_##PS((REAL)e->slope);                                      \
-    if (e->kind <= FG_EPI_BIAS_LEAKY) {                                                      \
+    const VEC slope = _mm512_set1_##PS((REAL)FG_LEAKY_SLOPE);                                \
+    if (e->kind == FG_EPI_BIAS_ACT) {                                                        \
         out = _mm512_add_##PS(out, _mm512_maskz_loadu_##PS(mk, (const REAL *)e->bias + i));  \
-        if (e->kind == FG_EPI_BIAS_RELU)    /* v <= 0 ? 0 : v (a NaN stays) */               \
+        if (e->act == FG_RELU)               /* v <= 0 ? 0 : v (a NaN stays) */              \
             out = _mm512_mask_blend_##PS(_mm512_cmp_##PS##_mask(out, zero, _CMP_LE_OQ),     \
                                          out, zero);                                         \
-        else if (e->kind == FG_EPI_BIAS_LEAKY)   /* v > 0 ? v : slope * v */                \
+        else if (e->act == FG_LEAKY_RELU)    /* v > 0 ? v : slope * v */                    \
             out = _mm512_mask_blend_##PS(_mm512_cmp_##PS##_mask(out, zero, _CMP_GT_OQ),     \
                                          _mm512_mul_##PS(slope, out), out);                  \
         return out;                                                                          \
     }                                                                                        \
-    const VEC a = _mm512_maskz_loadu_##PS(mk, (const REAL *)e->act + i + j * e->ld_act);     \
+    const VEC a = _mm512_maskz_loadu_##PS(mk, (const REAL *)e->out + i + j * e->ld_out);     \
     const MASK pos = _mm512_cmp_##PS##_mask(a, zero, _CMP_GT_OQ);                             \
-    switch (e->kind) {                                                                       \
-    case FG_EPI_GRAD_RELU: return _mm512_mul_##PS(out, _mm512_mask_blend_##PS(pos, zero, one)); \
-    case FG_EPI_GRAD_LEAKY: return _mm512_mul_##PS(out, _mm512_mask_blend_##PS(pos, slope, one)); \
-    case FG_EPI_GRAD_TANH:                                   /* d * (1 - a * a) */          \
+    switch (e->act) {                                                                        \
+    case FG_RELU: return _mm512_mul_##PS(out, _mm512_mask_blend_##PS(pos, zero, one));       \
+    case FG_LEAKY_RELU: return _mm512_mul_##PS(out, _mm512_mask_blend_##PS(pos, slope, one)); \
+    case FG_TANH:                                            /* d * (1 - a * a) */          \
         return _mm512_mul_##PS(out, _mm512_sub_##PS(one, _mm512_mul_##PS(a, a)));            \
-    case FG_EPI_GRAD_SIGMOID:                                /* d * (a * (1 - a)) */        \
+    case FG_SIGMOID:                                         /* d * (a * (1 - a)) */        \
         return _mm512_mul_##PS(out, _mm512_mul_##PS(a, _mm512_sub_##PS(one, a)));            \
     default: return out;                                                                     \
     }                                                                                        \
@@ -229,7 +238,8 @@ static inline int fg_small_gemm_takes(int dbl, char ta, char tb, ptrdiff_t m, pt
 }
 
 /* C = A op(B) (beta 0) or C += A op(B) (beta 1), column-major; dbl float64 or float32.
- * e: NULL, or an epilogue (beta 0 only) applied to each block as it is stored. */
+ * e: NULL, or an epilogue applied to each block as it is stored (only with beta 0 and
+ * when fg_sg_epi_takes it: the caller asks first and runs the pass itself otherwise). */
 static inline void fg_small_gemm(int dbl, char ta, char tb, ptrdiff_t m, ptrdiff_t n,
                                  ptrdiff_t k, const void *a, ptrdiff_t lda, const void *b,
                                  ptrdiff_t ldb, void *c, ptrdiff_t ldc, int beta,
@@ -246,7 +256,7 @@ static inline void fg_small_gemm(int dbl, char ta, char tb, ptrdiff_t m, ptrdiff
         a = dbl ? (const void *)packed.d : (const void *)packed.f;
         lda = m;
     }
-    if (e != NULL && (e->kind == FG_EPI_NONE || beta)) e = NULL;
+    if (e != NULL && (beta || !fg_sg_epi_takes(e))) e = NULL;
     if (dbl) fg_sg_f64(m, n, k, (const double *)a, lda, (const double *)b, ldb, tb == 'T',
                        (double *)c, ldc, beta, e);
     else fg_sg_f32(m, n, k, (const float *)a, lda, (const float *)b, ldb, tb == 'T',

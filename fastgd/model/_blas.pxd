@@ -11,14 +11,14 @@ cdef extern from "fg_engine_kernels.h" nogil:
 
 cdef extern from "fg_small_gemm.h" nogil:
     ctypedef enum fg_epi_kind:
-        FG_EPI_NONE, FG_EPI_BIAS, FG_EPI_BIAS_RELU, FG_EPI_BIAS_LEAKY, FG_EPI_GRAD_RELU,
-        FG_EPI_GRAD_LEAKY, FG_EPI_GRAD_TANH, FG_EPI_GRAD_SIGMOID
+        FG_EPI_NONE, FG_EPI_BIAS_ACT, FG_EPI_ACT_GRAD
     ctypedef struct fg_sg_epi:
         fg_epi_kind kind
+        int act                 # an fg_activation (fg_mlp.h)
         const void *bias
-        const void *act
-        Py_ssize_t ld_act
-        double slope
+        const void *out
+        Py_ssize_t ld_out
+    bint fg_sg_epi_takes(const fg_sg_epi *e)
     long long fg_small_gemm_macs
     int fg_small_gemm_epilogues
     void fg_small_gemm_init()
@@ -85,7 +85,7 @@ cdef inline bint gemm_with(bint is_double, char ta, char tb, int m, int n, int k
     kernel takes the product (it applies it to each block as it stores it: the pass's
     bits, one read and write of C fewer). Returns whether it did; if not, C holds the
     product and the caller runs the pass."""
-    if e.kind != FG_EPI_NONE and fg_small_gemm_epilogues and m > 0 and n > 0 \
+    if fg_small_gemm_epilogues and fg_sg_epi_takes(e) and m > 0 and n > 0 \
             and fg_small_gemm_takes(is_double, ta, tb, m, n, k):
         fg_small_gemm(is_double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, 0, e)
         return True

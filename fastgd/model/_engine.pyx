@@ -38,10 +38,8 @@ from libc.string cimport memcpy, memset
 cimport numpy as cnp
 import numpy as np
 
-from fastgd.model._blas cimport (FG_EPI_BIAS, FG_EPI_BIAS_LEAKY, FG_EPI_BIAS_RELU,
-                                 FG_EPI_GRAD_LEAKY, FG_EPI_GRAD_RELU, FG_EPI_GRAD_SIGMOID,
-                                 FG_EPI_GRAD_TANH, FG_EPI_NONE, fg_sg_epi, fg_small_gemm,
-                                 fg_small_gemm_cpu, fg_small_gemm_epilogues,
+from fastgd.model._blas cimport (FG_EPI_ACT_GRAD, FG_EPI_BIAS_ACT, fg_sg_epi,
+                                 fg_small_gemm, fg_small_gemm_cpu, fg_small_gemm_epilogues,
                                  fg_small_gemm_init, fg_small_gemm_macs, fg_small_gemm_takes,
                                  gemm, gemm_with)
 from fastgd.optim._optim cimport Rule, fg_prepare, fg_step
@@ -274,7 +272,6 @@ cdef extern from "fg_platform.h" nogil:
     double fg_now()
 
 cdef extern from "fg_engine_kernels.h" nogil:
-    double FG_LEAKY_SLOPE
     ctypedef enum fg_activation:
         FG_RELU, FG_LEAKY_RELU, FG_TANH, FG_SIGMOID, FG_IDENTITY
     ctypedef enum fg_output:
@@ -453,23 +450,6 @@ cdef inline void _look_ahead_finish(Net *net) noexcept nogil:
 
 # ---------------------------------------------------------------- step 1: rows
 
-cdef inline void _epilogues(const Net *net, fg_sg_epi *forward, fg_sg_epi *backward) noexcept nogil:
-    """The element-wise passes the small-product kernel can do in its stores for this
-    model's activation: after a hidden layer's product act(Z + b) (not tanh and sigmoid,
-    whose functions are the pass's own), after a backward product the derivative
-    (identity has none: no pass at all). Pointers are set per product."""
-    forward.kind = (FG_EPI_BIAS_RELU if net.act == FG_RELU else
-                    FG_EPI_BIAS_LEAKY if net.act == FG_LEAKY_RELU else
-                    FG_EPI_BIAS if net.act == FG_IDENTITY else FG_EPI_NONE)
-    backward.kind = (FG_EPI_GRAD_RELU if net.act == FG_RELU else
-                     FG_EPI_GRAD_LEAKY if net.act == FG_LEAKY_RELU else
-                     FG_EPI_GRAD_TANH if net.act == FG_TANH else
-                     FG_EPI_GRAD_SIGMOID if net.act == FG_SIGMOID else FG_EPI_NONE)
-    forward.slope = backward.slope = FG_LEAKY_SLOPE
-    forward.bias = forward.act = backward.bias = backward.act = NULL
-    forward.ld_act = backward.ld_act = 0
-
-
 cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ssize_t r0,
                           Py_ssize_t r1, Py_ssize_t B, bint backward, int first) noexcept nogil:
     """Gather rows [r0, r1) of the batch and run them forward (and backward: dL/dZ of every
@@ -480,10 +460,13 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
     cdef int l, L = net.n_layers, n_in, n_out
     cdef int nr = <int>(r1 - r0)
     cdef double loss = 0.0
-    cdef fg_sg_epi forward_pass, backward_pass
+    # the passes after a product, for the kernel to do in its stores where it can
+    cdef fg_sg_epi forward_pass = fg_sg_epi(kind=FG_EPI_BIAS_ACT, act=net.act, bias=NULL,
+                                            out=NULL, ld_out=0)
+    cdef fg_sg_epi backward_pass = fg_sg_epi(kind=FG_EPI_ACT_GRAD, act=net.act, bias=NULL,
+                                             out=NULL, ld_out=0)
     if nr <= 0:
         return 0.0
-    _epilogues(net, &forward_pass, &backward_pass)
     if first == FIRST_AHEAD:
         memcpy(net.acts[0], net.x_next, net.sizes[0] * net.isz)
     elif first == FIRST_FRESH:
@@ -525,8 +508,8 @@ cdef double _rows_forward(Net *net, const Data *data, const int64_t *rows, Py_ss
         n_out = net.sizes[l + 1]
         # dA_l[r0:r1] (nr x n_in) = dZ_{l+1}[r0:r1] (nr x n_out) @ W_l^T, then times
         # act'(A_l) into dZ_l -- in the product's stores where the kernel can
-        backward_pass.act = _at(net, net.acts[l], r0 * n_in)
-        backward_pass.ld_act = n_in
+        backward_pass.out = _at(net, net.acts[l], r0 * n_in)
+        backward_pass.ld_out = n_in
         if not gemm_with(net.is_double, b'T', b'N', n_in, nr, n_out,
                          _at(net, net.params, net.w_off[l]), n_out,
                          _at(net, net.dz[l + 1], r0 * n_out), n_out,
