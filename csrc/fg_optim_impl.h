@@ -136,14 +136,18 @@ static inline void fg_adam_prepare(fg_step *s) {
  * outer (for fg_apply_outer): the gradient is ar * g[i] (g is the row's dz), made here
  * instead of in a buffer; sum_next: also acc[i] += xr * p_new[i] (the look-ahead forward).
  * Each is the same product or sum the separate loops compute, so the bits are the same;
- * in one loop they run under the divider's latency instead of after it. */
+ * in one loop they run under the divider's latency instead of after it.
+ * unit: denom_scale is exactly 1 (epsilon-hat, scikit-learn's form, puts sqrt(bc2) in
+ * the step size): sqrt(v) / 1 is sqrt(v) exactly (NaN and inf included), so the body
+ * skips the division -- one of float64's two per parameter, which bound its loop. */
 static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                               const REAL *restrict g, REAL *restrict m,
                                               REAL *restrict v, REAL *restrict vmax,
                                               const int amsgrad, const int l2,
                                               const int flush, const REAL ar,
                                               REAL *restrict acc, const REAL xr,
-                                              const int outer, const int sum_next) {
+                                              const int outer, const int sum_next,
+                                              const int unit) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
     const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
@@ -163,7 +167,8 @@ static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REA
             vi = (vmax[i] > vi || vmax[i] != vmax[i]) ? vmax[i] : vi;
             vmax[i] = FG_KEEP(vi);
         }
-        const REAL scaled = FG_SUFFIX(fg_div_step)(FG_SQRT(vi), denom_scale, recip);
+        const REAL scaled = unit ? FG_SQRT(vi)
+                                 : FG_SUFFIX(fg_div_step)(FG_SQRT(vi), denom_scale, recip);
         const REAL pn = pi - step_size * (mi / (scaled + eps));
         p[i] = pn;
         if (sum_next) acc[i] = acc[i] + xr * pn;
@@ -174,17 +179,28 @@ static FG_INLINE void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *re
                                const REAL *restrict g, REAL *restrict m, REAL *restrict v,
                                REAL *restrict vmax) {
     const int a = s->amsgrad != 0, w = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
-    const int f = s->flush_subnormal_state != 0;
-    switch (a * 4 + w * 2 + f) {
-    case 0: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0, 0, 0, NULL, 0, 0, 0); break;
-    case 1: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 0, 1, 0, NULL, 0, 0, 0); break;
-    case 2: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1, 0, 0, NULL, 0, 0, 0); break;
-    case 3: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 0, 1, 1, 0, NULL, 0, 0, 0); break;
-    case 4: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0, 0, 0, NULL, 0, 0, 0); break;
-    case 5: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 0, 1, 0, NULL, 0, 0, 0); break;
-    case 6: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1, 0, 0, NULL, 0, 0, 0); break;
-    default: FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, 1, 1, 1, 0, NULL, 0, 0, 0); break;
+    const int f = s->flush_subnormal_state != 0, u = s->denom_scale == 1.0;
+#define FG_ADAM_CALL(A, W, F, U) \
+    FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, U)
+    switch (a * 8 + w * 4 + f * 2 + u) {
+    case 0: FG_ADAM_CALL(0, 0, 0, 0); break;
+    case 1: FG_ADAM_CALL(0, 0, 0, 1); break;
+    case 2: FG_ADAM_CALL(0, 0, 1, 0); break;
+    case 3: FG_ADAM_CALL(0, 0, 1, 1); break;
+    case 4: FG_ADAM_CALL(0, 1, 0, 0); break;
+    case 5: FG_ADAM_CALL(0, 1, 0, 1); break;
+    case 6: FG_ADAM_CALL(0, 1, 1, 0); break;
+    case 7: FG_ADAM_CALL(0, 1, 1, 1); break;
+    case 8: FG_ADAM_CALL(1, 0, 0, 0); break;
+    case 9: FG_ADAM_CALL(1, 0, 0, 1); break;
+    case 10: FG_ADAM_CALL(1, 0, 1, 0); break;
+    case 11: FG_ADAM_CALL(1, 0, 1, 1); break;
+    case 12: FG_ADAM_CALL(1, 1, 0, 0); break;
+    case 13: FG_ADAM_CALL(1, 1, 0, 1); break;
+    case 14: FG_ADAM_CALL(1, 1, 1, 0); break;
+    default: FG_ADAM_CALL(1, 1, 1, 1); break;
     }
+#undef FG_ADAM_CALL
 }
 
 /* mirrors reference.optim.rmsprop_step. eps sits inside or outside the square root by
@@ -482,7 +498,8 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
      * order as the three loops below */
     const int fused = s->rule == FG_ADAM && !s->amsgrad && alpha == 0
                       && !(s->weight_decay != 0.0 && !s->decoupled_weight_decay);
-    const int variant = (s->flush_subnormal_state != 0) * 2 + (acc != NULL);
+    const int variant = (s->flush_subnormal_state != 0) * 4 + (acc != NULL) * 2
+                        + (s->denom_scale == 1.0);
     for (ptrdiff_t r = 0; r < rows; r++) {
         const REAL ar = a[r * inca];
         for (ptrdiff_t c0 = 0; c0 < cols; c0 += FG_OUTER_CHUNK) {
@@ -494,13 +511,17 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
                 REAL *accr = acc ? acc + c0 : NULL;
                 REAL *mr = s1 + off, *vr = s2 + off;
                 const REAL *dzr = dz + c0;
-#define FG_OUTER_ADAM(F, A) \
-    FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A)
+#define FG_OUTER_ADAM(F, A, U) \
+    FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A, U)
                 switch (variant) {
-                case 0: FG_OUTER_ADAM(0, 0); break;
-                case 1: FG_OUTER_ADAM(0, 1); break;
-                case 2: FG_OUTER_ADAM(1, 0); break;
-                default: FG_OUTER_ADAM(1, 1); break;
+                case 0: FG_OUTER_ADAM(0, 0, 0); break;
+                case 1: FG_OUTER_ADAM(0, 0, 1); break;
+                case 2: FG_OUTER_ADAM(0, 1, 0); break;
+                case 3: FG_OUTER_ADAM(0, 1, 1); break;
+                case 4: FG_OUTER_ADAM(1, 0, 0); break;
+                case 5: FG_OUTER_ADAM(1, 0, 1); break;
+                case 6: FG_OUTER_ADAM(1, 1, 0); break;
+                default: FG_OUTER_ADAM(1, 1, 1); break;
                 }
 #undef FG_OUTER_ADAM
                 continue;

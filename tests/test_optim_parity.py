@@ -99,6 +99,32 @@ def test_the_parity_tests_can_fail():
     assert not np.array_equal(p, q)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("inputs", sorted(INPUTS))
+@pytest.mark.parametrize("options", [{}, dict(amsgrad=True), dict(weight_decay=0.1)],
+                         ids=["plain", "amsgrad", "l2"])
+def test_adam_once_sqrt_bc2_is_one(dtype, inputs, options):
+    """The C Adam skips its division by sqrt(1 - beta2^t) when that is exactly 1 (the
+    epsilon-hat form always; plain Adam once beta2^t < 2^-53). With beta2 = 0.5 plain
+    Adam crosses at step 54: the steps before and after must both be the reference's."""
+    assert 1.0 - 0.5 ** 53 < 1.0 and 1.0 - 0.5 ** 54 == 1.0
+    make = INPUTS[inputs]
+    rng = np.random.default_rng(11)
+    fast_params = [make(rng, (1023,), dtype), make(rng, (7,), dtype)]
+    ref_params = [p.copy() for p in fast_params]
+    kw = dict(lr=0.01, betas=(0.9, 0.5), **options)
+    fast = fastgd.Adam(fast_params, **kw)
+    ref = BY_NAME["Adam"].reference(ref_params, **kw)
+    for step in range(60):
+        grads = [make(rng, p.shape, dtype) for p in fast_params]
+        with np.errstate(all="ignore"):
+            fast.step(grads)
+            ref.step(grads)
+        if step in (52, 53, 54, 59):
+            _assert_states(fast, ref, fast_params, ref_params, dtype,
+                           f"Adam {options} {inputs} {np.dtype(dtype).name} step {step + 1}")
+
+
 @pytest.mark.parametrize("case", CASES[:10], ids=case_id)
 def test_flat_buffer_views_take_one_call_and_match(case):
     shapes = [(64, 33), (33,), (33, 10), (10,)]
