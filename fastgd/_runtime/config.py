@@ -30,6 +30,7 @@ def config():
                           "the engine splits batches over its own threads and runs "
                           "single-threaded BLAS inside them (BLAS limited to 1 while it runs)"),
         "blas": _blas_info(),
+        "engine_blas": _engine_blas(),
     }
     return info
 
@@ -73,3 +74,9 @@ def _blas_info():
     pools = [f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads, "
              f"{p.get('prefix')})" for p in threadpool_info() if p.get("user_api") == "blas"]
     return "; ".join(pools) or "none found"
+
+
+def _engine_blas():
+    """The BLAS the engine's products call (fastgd/_runtime/engine_blas.py)."""
+    from fastgd.model import _engine
+    return _engine.blas()

@@ -1,9 +1,24 @@
-# The row-major BLAS shim of the engine: single-threaded GEMM/GEMV calls through
-# scipy.linalg.cython_blas (nothing linked at build time, scikit-learn's route).
+# The row-major BLAS shim of the engine: single-threaded GEMM/GEMV calls through the
+# pointers of csrc/fg_blas.h, which the engine sets at import to scipy-openblas32's
+# OpenBLAS or SciPy's (fastgd/_runtime/engine_blas.py; nothing linked at build time).
 #
 # BLAS is column-major: a row-major (r x c) matrix is its column-major transpose, so the
 # engine writes each product for the transposes (docs/DESIGN.md, "GEMM layout").
-from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
+
+cdef extern from "fg_blas.h" nogil:
+    ctypedef void (*fg_dgemm_t)(char *, char *, int *, int *, int *, double *, double *,
+                                int *, double *, int *, double *, double *,
+                                int *) noexcept nogil
+    ctypedef void (*fg_sgemm_t)(char *, char *, int *, int *, int *, float *, float *, int *,
+                                float *, int *, float *, float *, int *) noexcept nogil
+    ctypedef void (*fg_dgemv_t)(char *, int *, int *, double *, double *, int *, double *,
+                                int *, double *, double *, int *) noexcept nogil
+    ctypedef void (*fg_sgemv_t)(char *, int *, int *, float *, float *, int *, float *, int *,
+                                float *, float *, int *) noexcept nogil
+    fg_dgemm_t fg_blas_dgemm
+    fg_sgemm_t fg_blas_sgemm
+    fg_dgemv_t fg_blas_dgemv
+    fg_sgemv_t fg_blas_sgemv
 
 cdef extern from "fg_engine_kernels.h" nogil:
     void fg_outer(int dbl, Py_ssize_t m, Py_ssize_t n, const void *a, Py_ssize_t inca,
@@ -50,11 +65,11 @@ cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
         return
     if accumulate:
         if is_double:
-            dgemm(&ta, &tb, &m, &n, &k, &one_d, <double *>a, &lda, <double *>b, &ldb,
-                  &one_d, <double *>c, &ldc)
+            fg_blas_dgemm(&ta, &tb, &m, &n, &k, &one_d, <double *>a, &lda, <double *>b,
+                          &ldb, &one_d, <double *>c, &ldc)
         else:
-            sgemm(&ta, &tb, &m, &n, &k, &one_f, <float *>a, &lda, <float *>b, &ldb,
-                  &one_f, <float *>c, &ldc)
+            fg_blas_sgemm(&ta, &tb, &m, &n, &k, &one_f, <float *>a, &lda, <float *>b,
+                          &ldb, &one_f, <float *>c, &ldc)
         return
     if k == 1:
         fg_outer(is_double, m, n, a, 1 if ta == b'N' else lda, b, ldb if tb == b'N' else 1,
@@ -64,18 +79,18 @@ cdef inline void gemm(bint is_double, char ta, char tb, int m, int n, int k,
         rows = m if ta == b'N' else k      # A as stored
         cols = k if ta == b'N' else m
         if is_double:
-            dgemv(&ta, &rows, &cols, &one_d, <double *>a, &lda, <double *>b, &inc, &zero_d,
-                  <double *>c, &inc)
+            fg_blas_dgemv(&ta, &rows, &cols, &one_d, <double *>a, &lda, <double *>b, &inc,
+                          &zero_d, <double *>c, &inc)
         else:
-            sgemv(&ta, &rows, &cols, &one_f, <float *>a, &lda, <float *>b, &inc, &zero_f,
-                  <float *>c, &inc)
+            fg_blas_sgemv(&ta, &rows, &cols, &one_f, <float *>a, &lda, <float *>b, &inc,
+                          &zero_f, <float *>c, &inc)
         return
     if is_double:
-        dgemm(&ta, &tb, &m, &n, &k, &one_d, <double *>a, &lda, <double *>b, &ldb, &zero_d,
-              <double *>c, &ldc)
+        fg_blas_dgemm(&ta, &tb, &m, &n, &k, &one_d, <double *>a, &lda, <double *>b, &ldb,
+                      &zero_d, <double *>c, &ldc)
     else:
-        sgemm(&ta, &tb, &m, &n, &k, &one_f, <float *>a, &lda, <float *>b, &ldb, &zero_f,
-              <float *>c, &ldc)
+        fg_blas_sgemm(&ta, &tb, &m, &n, &k, &one_f, <float *>a, &lda, <float *>b, &ldb,
+                      &zero_f, <float *>c, &ldc)
 
 
 cdef inline bint gemm_with(bint is_double, char ta, char tb, int m, int n, int k,

@@ -38,10 +38,14 @@ from libc.string cimport memcpy, memset
 cimport numpy as cnp
 import numpy as np
 
-from fastgd.model._blas cimport (FG_EPI_ACT_GRAD, FG_EPI_BIAS_ACT, fg_sg_epi,
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
+from fastgd.model._blas cimport (FG_EPI_ACT_GRAD, FG_EPI_BIAS_ACT, fg_blas_dgemm,
+                                 fg_blas_dgemv, fg_blas_sgemm, fg_blas_sgemv, fg_dgemm_t,
+                                 fg_dgemv_t, fg_sg_epi, fg_sgemm_t, fg_sgemv_t,
                                  fg_small_gemm, fg_small_gemm_cpu, fg_small_gemm_epilogues,
                                  fg_small_gemm_init, fg_small_gemm_macs, fg_small_gemm_takes,
                                  gemm, gemm_with)
+from fastgd._runtime import engine_blas
 from fastgd.optim._optim cimport Rule, fg_prepare, fg_step
 
 cnp.import_array()
@@ -92,6 +96,31 @@ cdef bint wide_layers = True
 
 
 fg_small_gemm_init()
+
+
+cdef str _bind_blas():
+    """Point the engine's BLAS calls (csrc/fg_blas.h) at scipy-openblas32's OpenBLAS, or at
+    SciPy's when it is not there; returns which (fastgd/_runtime/engine_blas.py)."""
+    global fg_blas_dgemm, fg_blas_sgemm, fg_blas_dgemv, fg_blas_sgemv
+    found = engine_blas.load()
+    if found is None:
+        fg_blas_dgemm, fg_blas_sgemm = <fg_dgemm_t>dgemm, <fg_sgemm_t>sgemm
+        fg_blas_dgemv, fg_blas_sgemv = <fg_dgemv_t>dgemv, <fg_sgemv_t>sgemv
+        return "scipy (scipy.linalg.cython_blas)"
+    described, address = found
+    fg_blas_dgemm = <fg_dgemm_t><size_t>address["dgemm"]
+    fg_blas_sgemm = <fg_sgemm_t><size_t>address["sgemm"]
+    fg_blas_dgemv = <fg_dgemv_t><size_t>address["dgemv"]
+    fg_blas_sgemv = <fg_sgemv_t><size_t>address["sgemv"]
+    return described
+
+
+_blas_source = _bind_blas()
+
+
+def blas():
+    """Which BLAS the engine's products call (those our own kernel does not take)."""
+    return _blas_source
 
 
 def has_small_gemm():
