@@ -47,13 +47,15 @@ def run_epochs(model, optimizer, X, targets, sample_weight, *, alpha, batch_size
     engine = model._engine(min(batch_size, n), n_threads)
     avg = WeightAverage(run)     # inactive: the engine's averaging stays off
     orders = batching.EpochOrders(n, run.seed, run.shuffle, epochs)
+    layout = _train._group_layout(model, optimizer)   # one param group, never edited here
     with _threads.single_threaded_blas(), _train._ctrl_c_as_request():
         for epoch in range(epochs):
             order = orders(epoch)
             alphas = batch_alphas(alpha, order, starts, rows, run.weights)
             try:
                 loss_sum, seen, bad = _train._engine_epoch(engine, run, optimizer, order, 0,
-                                                           nb, None, avg, alphas)
+                                                           nb, None, avg, alphas,
+                                                           layout=layout)
             except _train._Interrupted as stopped:
                 raise stopped.cause from None
             if bad >= 0:
