@@ -2,7 +2,7 @@
  * imported (fastgd/model/_engine.pyx, _bind_blas): scipy-openblas32's OpenBLAS when it is
  * installed, else SciPy's (scipy.linalg.cython_blas). Nothing is linked at build time.
  *
- * Why a second OpenBLAS: SciPy bundles an older one (0.3.30 in SciPy 1.16), and
+ * Why a second OpenBLAS: SciPy bundles an older one (0.3.30 in SciPy 1.17), and
  * scipy-openblas32 0.3.34 multiplies the big models' forward products 1.24-1.32x and a
  * 10-wide float32 weight gradient at batch 1024 1.4-1.56x as fast, the rest the same
  * (docs/DESIGN.md, "The engine's BLAS"). The signatures are Fortran BLAS's, as

@@ -1,6 +1,6 @@
 """Which OpenBLAS the engine calls: scipy-openblas32's when it is installed, else SciPy's.
 
-Design: SciPy bundles its own OpenBLAS (0.3.30 in SciPy 1.16) and reaches it through
+Design: SciPy bundles its own OpenBLAS (0.3.30 in SciPy 1.17) and reaches it through
 ``scipy.linalg.cython_blas``; scipy-openblas32 ships a newer one (0.3.34) that multiplies
 the big models' forward products 1.24-1.32x as fast (docs/DESIGN.md, "The engine's
 BLAS"). Nothing is linked at build time: the library is opened here with ctypes (its own
@@ -14,11 +14,14 @@ import os
 
 FUNCTIONS = ("dgemm", "sgemm", "dgemv", "sgemv")
 
+_library = None     # the opened library, held for the process (its functions are in use)
+
 
 def load():
     """``(description, {name: address})`` of scipy-openblas32's BLAS functions, or ``None``
     when it is not installed, cannot be opened, or ``FASTGD_BLAS=scipy`` asks for SciPy's.
     Raises ValueError for another value of FASTGD_BLAS."""
+    global _library
     choice = os.environ.get("FASTGD_BLAS", "").strip().lower()
     if choice not in ("", "scipy", "scipy-openblas32"):
         raise ValueError(f"FASTGD_BLAS: expected 'scipy' or 'scipy-openblas32', got "
@@ -40,4 +43,5 @@ def load():
             raise ImportError(f"FASTGD_BLAS=scipy-openblas32, but it cannot be used: "
                               f"{e}") from e
         return None
+    _library = lib
     return f"scipy-openblas32 {scipy_openblas32.__version__} ({config})", addresses
