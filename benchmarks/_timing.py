@@ -53,7 +53,8 @@ def _git_rev():
 
 
 def _blas_kernels():
-    """Which BLAS kernels numpy and SciPy (the engine's GEMMs) run: OpenBLAS picks them per
+    """Which BLAS kernels the loaded OpenBLAS libraries run (numpy's, SciPy's, the engine's
+    scipy-openblas32 when installed; header() names the engine's): OpenBLAS picks them per
     CPU unless OPENBLAS_CORETYPE forces one (some machines here force Haswell's AVX2
     kernels, ~half the AVX-512 speed on this CPU: see docs/DESIGN.md)."""
     try:
@@ -90,7 +91,7 @@ def header(title):
         f"- fastgd {fastgd.__version__}: simd={cfg.get('simd', '?')}, "
         f"kernel_dispatch={cfg.get('kernel_dispatch', '?')}, "
         f"cflags=`{cfg.get('cflags', '?')}`; numpy {np.__version__}; torch {torch_v}",
-        f"- BLAS kernels: {_blas_kernels()}",
+        f"- BLAS kernels: {_blas_kernels()}; the engine calls {cfg.get('engine_blas', '?')}",
         f"- load average at start: {loadavg()} (a shared host: other jobs skew 2-thread runs)",
         "",
     ]
