@@ -180,25 +180,19 @@ static FG_INLINE void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *re
                                REAL *restrict vmax) {
     const int a = s->amsgrad != 0, w = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
     const int f = s->flush_subnormal_state != 0, u = s->denom_scale == 1.0;
-#define FG_ADAM_CALL(A, W, F, U) \
-    FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, U)
-    switch (a * 8 + w * 4 + f * 2 + u) {
-    case 0: FG_ADAM_CALL(0, 0, 0, 0); break;
-    case 1: FG_ADAM_CALL(0, 0, 0, 1); break;
-    case 2: FG_ADAM_CALL(0, 0, 1, 0); break;
-    case 3: FG_ADAM_CALL(0, 0, 1, 1); break;
-    case 4: FG_ADAM_CALL(0, 1, 0, 0); break;
-    case 5: FG_ADAM_CALL(0, 1, 0, 1); break;
-    case 6: FG_ADAM_CALL(0, 1, 1, 0); break;
-    case 7: FG_ADAM_CALL(0, 1, 1, 1); break;
-    case 8: FG_ADAM_CALL(1, 0, 0, 0); break;
-    case 9: FG_ADAM_CALL(1, 0, 0, 1); break;
-    case 10: FG_ADAM_CALL(1, 0, 1, 0); break;
-    case 11: FG_ADAM_CALL(1, 0, 1, 1); break;
-    case 12: FG_ADAM_CALL(1, 1, 0, 0); break;
-    case 13: FG_ADAM_CALL(1, 1, 0, 1); break;
-    case 14: FG_ADAM_CALL(1, 1, 1, 0); break;
-    default: FG_ADAM_CALL(1, 1, 1, 1); break;
+    /* each combination its own loop; u picks the loop without the division by 1 */
+#define FG_ADAM_CALL(A, W, F) \
+    (u ? FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, 1) \
+       : FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, 0))
+    switch (a * 4 + w * 2 + f) {
+    case 0: FG_ADAM_CALL(0, 0, 0); break;
+    case 1: FG_ADAM_CALL(0, 0, 1); break;
+    case 2: FG_ADAM_CALL(0, 1, 0); break;
+    case 3: FG_ADAM_CALL(0, 1, 1); break;
+    case 4: FG_ADAM_CALL(1, 0, 0); break;
+    case 5: FG_ADAM_CALL(1, 0, 1); break;
+    case 6: FG_ADAM_CALL(1, 1, 0); break;
+    default: FG_ADAM_CALL(1, 1, 1); break;
     }
 #undef FG_ADAM_CALL
 }
@@ -498,8 +492,8 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
      * order as the three loops below */
     const int fused = s->rule == FG_ADAM && !s->amsgrad && alpha == 0
                       && !(s->weight_decay != 0.0 && !s->decoupled_weight_decay);
-    const int variant = (s->flush_subnormal_state != 0) * 4 + (acc != NULL) * 2
-                        + (s->denom_scale == 1.0);
+    const int variant = (s->flush_subnormal_state != 0) * 2 + (acc != NULL);
+    const int unit = s->denom_scale == 1.0;
     for (ptrdiff_t r = 0; r < rows; r++) {
         const REAL ar = a[r * inca];
         for (ptrdiff_t c0 = 0; c0 < cols; c0 += FG_OUTER_CHUNK) {
@@ -511,17 +505,14 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
                 REAL *accr = acc ? acc + c0 : NULL;
                 REAL *mr = s1 + off, *vr = s2 + off;
                 const REAL *dzr = dz + c0;
-#define FG_OUTER_ADAM(F, A, U) \
-    FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A, U)
+#define FG_OUTER_ADAM(F, A) \
+    (unit ? FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A, 1) \
+          : FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A, 0))
                 switch (variant) {
-                case 0: FG_OUTER_ADAM(0, 0, 0); break;
-                case 1: FG_OUTER_ADAM(0, 0, 1); break;
-                case 2: FG_OUTER_ADAM(0, 1, 0); break;
-                case 3: FG_OUTER_ADAM(0, 1, 1); break;
-                case 4: FG_OUTER_ADAM(1, 0, 0); break;
-                case 5: FG_OUTER_ADAM(1, 0, 1); break;
-                case 6: FG_OUTER_ADAM(1, 1, 0); break;
-                default: FG_OUTER_ADAM(1, 1, 1); break;
+                case 0: FG_OUTER_ADAM(0, 0); break;
+                case 1: FG_OUTER_ADAM(0, 1); break;
+                case 2: FG_OUTER_ADAM(1, 0); break;
+                default: FG_OUTER_ADAM(1, 1); break;
                 }
 #undef FG_OUTER_ADAM
                 continue;
