@@ -6,7 +6,9 @@
  * scalars (bias corrections, effective learning rates) are prepared once per step, in
  * double, by fg_prepare(); the loops then only multiply and add in REAL precision, in the
  * same order as fastgd/reference/optim.py, so both sides round identically (the build uses
- * -ffp-contract=off so no fused multiply-add changes a rounding). Threads are the
+ * -ffp-contract=off so no fused multiply-add changes a rounding; the one explicit fma(),
+ * float64 Adam's quotient in fg_divisor.h, is proven to round as the division it
+ * replaces). Threads are the
  * caller's business: it cuts [0, n) into chunks, and since every element is independent
  * the result does not depend on the thread count.
  *
@@ -20,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fg_divisor.h"
 #include "fg_platform.h"
 
 /* tagged, so Cython's `cpdef enum fg_rule` (fastgd/optim/_optim.pxd) can name it */
@@ -60,7 +63,14 @@ typedef struct {
      * (benchmarks/report_adam_ab.py runs an earlier engine beside this one) */
     int flush_subnormal_state;     /* state below the smallest normal stored as +0 */
     double denom_recip;            /* 1 / (double)(float)denom_scale: float kernels' fg_div_step */
+    double denom_pair_hi, denom_pair_lo;   /* fg_reciprocal_pair(denom_scale) */
+    int denom_pair;                /* float64 Adam divides by the pair (fg_divisor.h) */
 } fg_step;
+
+/* How Adam's body divides sqrt(v) by denom_scale; a compile-time constant of each loop. */
+#define FG_DIVIDE_TRUE 0           /* the division (float: fg_div_step's product) */
+#define FG_DIVIDE_UNIT 1           /* denom_scale is exactly 1: no division */
+#define FG_DIVIDE_PAIR 2           /* float64: the pair's product and FMA */
 
 /* Each rule's per-step scalars (fg_<rule>_prepare) sit right above its loop in
  * fg_optim_impl.h; the first of its two inclusions (FG_FIRST_PASS) defines them. */
@@ -71,6 +81,7 @@ typedef struct {
 #define FG_TINY FLT_MIN            /* the smallest normal float */
 #define FG_SUFFIX(name) name##_f32
 #define FG_QUOTIENT_IN_DOUBLE 1    /* see fg_div_step in fg_optim_impl.h */
+#define FG_HAS_PAIR 0              /* float has the product in double instead */
 #include "fg_optim_impl.h"
 #undef REAL
 #undef FG_SQRT
@@ -78,6 +89,7 @@ typedef struct {
 #undef FG_TINY
 #undef FG_SUFFIX
 #undef FG_QUOTIENT_IN_DOUBLE
+#undef FG_HAS_PAIR
 
 #undef FG_FIRST_PASS
 #define FG_FIRST_PASS 0
@@ -87,6 +99,7 @@ typedef struct {
 #define FG_TINY DBL_MIN
 #define FG_SUFFIX(name) name##_f64
 #define FG_QUOTIENT_IN_DOUBLE 0
+#define FG_HAS_PAIR 1
 #include "fg_optim_impl.h"
 #undef REAL
 #undef FG_SQRT
@@ -94,6 +107,7 @@ typedef struct {
 #undef FG_TINY
 #undef FG_SUFFIX
 #undef FG_QUOTIENT_IN_DOUBLE
+#undef FG_HAS_PAIR
 #undef FG_FIRST_PASS
 
 /* The step's scalars, in double, once per step: mirrors the scalar parts of
@@ -117,6 +131,13 @@ static inline void fg_prepare(fg_step *s) {
     }
     /* once per step, not per call: fg_apply_outer calls a rule once per weight row */
     s->denom_recip = 1.0 / (double)(float)s->denom_scale;
+    /* float64 Adam's divisor: the pair where it is proven exact for this step's divisor
+     * (~99% of steps) and the running kernels have an FMA; ~0.2 us (a few candidates) */
+    s->denom_pair = 0;
+    if (s->rule == FG_ADAM && s->denom_scale != 1.0 && fg_kernels_have_fma()) {
+        fg_reciprocal_pair(s->denom_scale, &s->denom_pair_hi, &s->denom_pair_lo);
+        s->denom_pair = fg_pair_is_exact(s->denom_scale, s->denom_pair_hi, s->denom_pair_lo);
+    }
 }
 
 #endif /* FG_OPTIM_H */

@@ -107,10 +107,23 @@ static FG_INLINE REAL FG_SUFFIX(fg_div_step)(REAL x, REAL d, double recip) {
 #endif
 }
 
-/* The helper alone over an array, for the exhaustive tests (same clones as fg_apply). */
+/* The kernels' quotient alone over an array, for the tests (same clones as fg_apply):
+ * float64 takes the pair where fg_prepare would (force_pair: always, which shows what its
+ * check guards against), else the division. */
 FG_CLONES static void FG_SUFFIX(fg_div_step_array)(ptrdiff_t n, const REAL *restrict x,
-                                                   REAL d, REAL *restrict out) {
+                                                   REAL d, int force_pair,
+                                                   REAL *restrict out) {
     const double recip = 1.0 / (double)d;
+#if FG_HAS_PAIR
+    double hi, lo;
+    fg_reciprocal_pair(d, &hi, &lo);
+    if (force_pair || (fg_kernels_have_fma() && fg_pair_is_exact(d, hi, lo))) {
+        for (ptrdiff_t i = 0; i < n; i++) out[i] = fg_pair_quotient(x[i], hi, lo);
+        return;
+    }
+#else
+    (void)force_pair;
+#endif
     for (ptrdiff_t i = 0; i < n; i++) out[i] = FG_SUFFIX(fg_div_step)(x[i], d, recip);
 }
 
@@ -137,9 +150,11 @@ static inline void fg_adam_prepare(fg_step *s) {
  * instead of in a buffer; sum_next: also acc[i] += xr * p_new[i] (the look-ahead forward).
  * Each is the same product or sum the separate loops compute, so the bits are the same;
  * in one loop they run under the divider's latency instead of after it.
- * unit: denom_scale is exactly 1 (epsilon-hat, scikit-learn's form, puts sqrt(bc2) in
- * the step size): sqrt(v) / 1 is sqrt(v) exactly (NaN and inf included), so the body
- * skips the division -- one of float64's two per parameter, which bound its loop. */
+ * divide (FG_DIVIDE_*): how sqrt(v) is divided by denom_scale. UNIT: it is exactly 1
+ * (epsilon-hat, scikit-learn's form, puts sqrt(bc2) in the step size), and sqrt(v) / 1 is
+ * sqrt(v) exactly (NaN and inf included), so the body skips the division -- one of
+ * float64's two per parameter, which bound its loop. PAIR (float64): the step's divisor
+ * is one whose reciprocal pair gives the division's bits (fg_divisor.h). */
 static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                               const REAL *restrict g, REAL *restrict m,
                                               REAL *restrict v, REAL *restrict vmax,
@@ -147,13 +162,14 @@ static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REA
                                               const int flush, const REAL ar,
                                               REAL *restrict acc, const REAL xr,
                                               const int outer, const int sum_next,
-                                              const int unit) {
+                                              const int divide) {
     const REAL b1 = (REAL)s->beta1, c1 = (REAL)(1.0 - s->beta1);
     const REAL b2 = (REAL)s->beta2, c2 = (REAL)(1.0 - s->beta2);
     const REAL eps = (REAL)s->eps, wd = (REAL)s->weight_decay;
     const REAL step_size = (REAL)s->step_size, denom_scale = (REAL)s->denom_scale;
     const REAL decay = (REAL)s->decay_factor, sign = (REAL)s->grad_sign;
     const double recip = s->denom_recip;
+    const double pair_hi = s->denom_pair_hi, pair_lo = s->denom_pair_lo;
     for (ptrdiff_t i = 0; i < n; i++) {
         const REAL pi = p[i] * decay;
         REAL gi = (outer ? ar * g[i] : g[i]) * sign;
@@ -167,23 +183,39 @@ static FG_INLINE void FG_SUFFIX(fg_adam_body)(const fg_step *s, ptrdiff_t n, REA
             vi = (vmax[i] > vi || vmax[i] != vmax[i]) ? vmax[i] : vi;
             vmax[i] = FG_KEEP(vi);
         }
-        const REAL scaled = unit ? FG_SQRT(vi)
-                                 : FG_SUFFIX(fg_div_step)(FG_SQRT(vi), denom_scale, recip);
+        const REAL root = FG_SQRT(vi);
+        const REAL scaled =
+            divide == FG_DIVIDE_UNIT ? root
+            : (FG_HAS_PAIR && divide == FG_DIVIDE_PAIR)
+                ? (REAL)fg_pair_quotient((double)root, pair_hi, pair_lo)
+                : FG_SUFFIX(fg_div_step)(root, denom_scale, recip);
         const REAL pn = pi - step_size * (mi / (scaled + eps));
         p[i] = pn;
         if (sum_next) acc[i] = acc[i] + xr * pn;
     }
 }
 
+/* The step's FG_DIVIDE_* for Adam's body (fg_prepare's verdicts; the pair is float64's). */
+static FG_INLINE int FG_SUFFIX(fg_adam_divide)(const fg_step *s) {
+    if (s->denom_scale == 1.0) return FG_DIVIDE_UNIT;
+    return (FG_HAS_PAIR && s->denom_pair) ? FG_DIVIDE_PAIR : FG_DIVIDE_TRUE;
+}
+
 static FG_INLINE void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *restrict p,
                                const REAL *restrict g, REAL *restrict m, REAL *restrict v,
                                REAL *restrict vmax) {
     const int a = s->amsgrad != 0, w = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
-    const int f = s->flush_subnormal_state != 0, u = s->denom_scale == 1.0;
-    /* each combination its own loop; u picks the loop without the division by 1 */
+    const int f = s->flush_subnormal_state != 0, u = FG_SUFFIX(fg_adam_divide)(s);
+    /* each combination its own loop, and u its division's (fg_adam_divide) */
 #define FG_ADAM_CALL(A, W, F) \
-    (u ? FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, 1) \
-       : FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, 0))
+    (u == FG_DIVIDE_UNIT \
+         ? FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, \
+                                   FG_DIVIDE_UNIT) \
+     : (FG_HAS_PAIR && u == FG_DIVIDE_PAIR) \
+         ? FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, \
+                                   FG_DIVIDE_PAIR) \
+         : FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, \
+                                   FG_DIVIDE_TRUE))
     switch (a * 4 + w * 2 + f) {
     case 0: FG_ADAM_CALL(0, 0, 0); break;
     case 1: FG_ADAM_CALL(0, 0, 1); break;
@@ -493,7 +525,7 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
     const int fused = s->rule == FG_ADAM && !s->amsgrad && alpha == 0
                       && !(s->weight_decay != 0.0 && !s->decoupled_weight_decay);
     const int variant = (s->flush_subnormal_state != 0) * 2 + (acc != NULL);
-    const int unit = s->denom_scale == 1.0;
+    const int divide = FG_SUFFIX(fg_adam_divide)(s);
     for (ptrdiff_t r = 0; r < rows; r++) {
         const REAL ar = a[r * inca];
         for (ptrdiff_t c0 = 0; c0 < cols; c0 += FG_OUTER_CHUNK) {
@@ -505,9 +537,12 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
                 REAL *accr = acc ? acc + c0 : NULL;
                 REAL *mr = s1 + off, *vr = s2 + off;
                 const REAL *dzr = dz + c0;
+#define FG_OUTER_BODY(F, A, D) \
+    FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A, D)
 #define FG_OUTER_ADAM(F, A) \
-    (unit ? FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A, 1) \
-          : FG_SUFFIX(fg_adam_body)(s, n, pr, dzr, mr, vr, NULL, 0, 0, F, ar, accr, xr, 1, A, 0))
+    (divide == FG_DIVIDE_UNIT ? FG_OUTER_BODY(F, A, FG_DIVIDE_UNIT) \
+     : (FG_HAS_PAIR && divide == FG_DIVIDE_PAIR) ? FG_OUTER_BODY(F, A, FG_DIVIDE_PAIR) \
+                                                 : FG_OUTER_BODY(F, A, FG_DIVIDE_TRUE))
                 switch (variant) {
                 case 0: FG_OUTER_ADAM(0, 0); break;
                 case 1: FG_OUTER_ADAM(0, 1); break;
@@ -515,6 +550,7 @@ FG_CLONES static void FG_SUFFIX(fg_apply_outer)(const fg_step *s, ptrdiff_t rows
                 default: FG_OUTER_ADAM(1, 1); break;
                 }
 #undef FG_OUTER_ADAM
+#undef FG_OUTER_BODY
                 continue;
             }
             for (ptrdiff_t j = 0; j < n; j++) buf[j] = ar * dz[c0 + j];

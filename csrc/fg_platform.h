@@ -56,10 +56,27 @@ static inline const char *fg_simd_level(void) {
     && !defined(FG_NO_CLONES)
 #define FG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define FG_CLONE_LEVELS "SSE2 + runtime AVX2/AVX512F clones"
+#define FG_HAS_CLONES 1
 #else
 #define FG_CLONES
 #define FG_CLONE_LEVELS "none"
+#define FG_HAS_CLONES 0
 #endif
+
+/* Whether the kernel code that runs on this CPU has a hardware fused multiply-add, so an
+ * fma() in a loop is one vector instruction and not a libm call per element: the whole
+ * build where the compiler was told so (__FP_FAST_FMA: -mfma, -march=native, aarch64),
+ * else the avx512f clone, which the ifunc picks exactly when the CPU has AVX-512F. The
+ * avx2 and SSE2 clones have none (FG_CLONES: "avx2" does not imply FMA). */
+static inline int fg_kernels_have_fma(void) {
+#if defined(__FP_FAST_FMA)
+    return 1;
+#elif FG_HAS_CLONES
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
 
 #if defined(__GNUC__)
 #define FG_INLINE inline __attribute__((always_inline))

@@ -28,7 +28,7 @@ FG_CLONES static void true_quotients(const float *restrict x, float d, float *re
 }
 
 static long check_binade(const float *x, float d, float *fast, float *exact) {
-    fg_div_step_array_f32(N_SIGNIFICANDS, x, d, fast);
+    fg_div_step_array_f32(N_SIGNIFICANDS, x, d, 0, fast);
     true_quotients(x, d, exact);
     if (memcmp(fast, exact, sizeof(float) * N_SIGNIFICANDS) == 0) return 0;
     long bad = 0;

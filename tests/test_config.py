@@ -13,7 +13,8 @@ def test_show_config_reports_build_and_threads():
     fastgd.show_config(file=buf)
     text = buf.getvalue()
     for key in ("compiler", "openmp", "openmp_build", "simd", "kernel_dispatch",
-                "clone_probe", "cflags", "ldflags", "default_threads", "thread_policy", "blas"):
+                "clone_probe", "cflags", "ldflags", "default_threads", "thread_policy", "blas",
+                "float64_adam_quotient"):
         assert key in text
     cfg = fastgd.config()
     assert cfg["openmp"] == _openmp.openmp_enabled()

@@ -8,7 +8,8 @@ quotient's rounding depends only on the significands while it is normal -- for t
 divisors of Adam's and NAdam's first steps, and over every subnormal x and every x of the
 top binade (quotients that round to inf) for a few; tests/exhaustive_division.c runs the
 same check for every step's divisor until it rounds to 1 (built and run briefly here).
-float64 keeps the division (the helper is x / d), checked on random values."""
+float64 divides by the reciprocal pair where that is proven exact (csrc/fg_divisor.h,
+tests/test_optim_pair_division.py), checked here on random square roots."""
 import math
 import os
 import shutil
@@ -70,11 +71,19 @@ def test_special_values_and_other_divisors():
         assert np.array_equal(np.signbit(fast), np.signbit(exact))
 
 
-def test_float64_divides():
+def test_float64_quotients_of_square_roots():
+    """float64's helper divides Adam's sqrt(v), by the reciprocal pair where the step's
+    divisor allows it (tests/test_optim_pair_division.py): every double's square root,
+    random over the whole range, and the special values, against the true division."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(10000) * 10.0 ** rng.uniform(-300, 300, 10000)
-    d = math.sqrt(1.0 - 0.999 ** 3)
-    np.testing.assert_array_equal(_optim.divide_by_step_constant(x, d), x / d)
+    v = np.abs(rng.standard_normal(10000)) * 10.0 ** rng.uniform(-320, 308, 10000)
+    x = np.concatenate([np.sqrt(v), [0.0, -0.0, np.inf, np.nan, np.sqrt(5e-324),
+                                     np.sqrt(np.finfo(np.float64).max)]])
+    for t in (1, 3, 10, 1000):
+        d = math.sqrt(1.0 - 0.999 ** t)
+        fast = _optim.divide_by_step_constant(x, d)
+        np.testing.assert_array_equal(fast, x / d)
+        assert np.array_equal(np.signbit(fast), np.signbit(x / d))
 
 
 def _csrc():

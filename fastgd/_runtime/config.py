@@ -31,6 +31,7 @@ def config():
                           "single-threaded BLAS inside them (BLAS limited to 1 while it runs)"),
         "blas": _blas_info(),
         "engine_blas": _engine_blas(),
+        "float64_adam_quotient": _adam_quotient(),
     }
     return info
 
@@ -74,6 +75,15 @@ def _blas_info():
     pools = [f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads, "
              f"{p.get('prefix')})" for p in threadpool_info() if p.get("user_api") == "blas"]
     return "; ".join(pools) or "none found"
+
+
+def _adam_quotient():
+    """How float64 Adam divides sqrt(v) by its step's divisor (csrc/fg_divisor.h)."""
+    from fastgd.optim import _optim
+    if _optim.kernels_have_fma():
+        return ("reciprocal pair (one FMA) on the steps whose divisor it rounds exactly, "
+                "else division")
+    return "division (the kernels that run here have no FMA)"
 
 
 def _engine_blas():

@@ -1,5 +1,5 @@
 # C-level optimizer interface shared by _optim (opt.step) and _engine (the epoch loop).
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "fg_optim.h" nogil:
     # cpdef: the enum is also a Python class of _optim (fastgd.optim.table reads it)
@@ -40,8 +40,15 @@ cdef extern from "fg_optim.h" nogil:
                             Py_ssize_t inca, const double *dz, double alpha, double *p,
                             double *s1, double *s2, double *s3, const double *a_next,
                             double *acc)
-    void fg_div_step_array_f32(Py_ssize_t n, const float *x, float d, float *out)
-    void fg_div_step_array_f64(Py_ssize_t n, const double *x, double d, double *out)
+    void fg_div_step_array_f32(Py_ssize_t n, const float *x, float d, int force_pair,
+                               float *out)
+    void fg_div_step_array_f64(Py_ssize_t n, const double *x, double d, int force_pair,
+                               double *out)
+    # fg_divisor.h: float64 Adam's quotient by a step's divisor
+    void fg_reciprocal_pair(double d, double *hi, double *lo)
+    int fg_pair_candidates(double d, uint64_t *out)
+    int fg_pair_is_exact(double d, double hi, double lo)
+    int fg_kernels_have_fma()
     void fg_probe_f32(Py_ssize_t n, float *p, const float *g, float *m, float *v)
     void fg_probe_f64(Py_ssize_t n, double *p, const double *g, double *m, double *v)
 

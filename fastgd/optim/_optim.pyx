@@ -385,22 +385,44 @@ cdef inline void _probe_one(const fg_span *sp, bint is_double) noexcept nogil:
         fg_probe_f32(sp.n, <float *>sp.p, <const float *>sp.g, <float *>sp.s1, <float *>sp.s2)
 
 
-def divide_by_step_constant(cnp.ndarray x, d):
+def divide_by_step_constant(cnp.ndarray x, d, force_pair=False):
     """x / d through the kernels' helper for a divisor fixed for the step (fg_div_step in
-    csrc/fg_optim_impl.h: a multiplication by the reciprocal in float32), for the tests
-    that compare it with the true division over every significand. Returns a new array."""
+    csrc/fg_optim_impl.h: a multiplication by the reciprocal in float32; in float64 the
+    reciprocal pair of csrc/fg_divisor.h where the kernels would take it, or always with
+    force_pair), for the tests that compare it with the true division. Returns a new
+    array."""
     if x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous:
         raise TypeError("x: expected a C-contiguous float32 or float64 array")
     cdef cnp.ndarray out = np.empty_like(x)
     cdef Py_ssize_t n = x.size
     cdef float df = d
     cdef double dd = d
+    cdef int force = bool(force_pair)
     if x.dtype == np.float32:
         with nogil:
-            fg_div_step_array_f32(n, <const float *>cnp.PyArray_DATA(x), df,
+            fg_div_step_array_f32(n, <const float *>cnp.PyArray_DATA(x), df, force,
                                   <float *>cnp.PyArray_DATA(out))
     else:
         with nogil:
-            fg_div_step_array_f64(n, <const double *>cnp.PyArray_DATA(x), dd,
+            fg_div_step_array_f64(n, <const double *>cnp.PyArray_DATA(x), dd, force,
                                   <double *>cnp.PyArray_DATA(out))
     return out
+
+
+def reciprocal_pair(double d):
+    """What csrc/fg_divisor.h decides for the float64 divisor d, for the tests: (hi, lo,
+    candidates, exact) -- the reciprocal pair, the significands the pair could misround
+    and whether it rounds every one of them as x / d does."""
+    cdef double hi, lo
+    cdef uint64_t found[16]
+    if not (0.0 < d <= 1.0):
+        raise ValueError(f"d: expected a divisor in (0, 1], got {d!r}")
+    fg_reciprocal_pair(d, &hi, &lo)
+    cdef int n = fg_pair_candidates(d, found)
+    return hi, lo, [int(found[i]) for i in range(max(n, 0))], bool(fg_pair_is_exact(d, hi, lo))
+
+
+def kernels_have_fma():
+    """Whether the kernels that run here have a hardware FMA (fg_platform.h), i.e. whether
+    float64 Adam can take the reciprocal pair at all."""
+    return bool(fg_kernels_have_fma())
