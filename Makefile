@@ -57,7 +57,7 @@ SAN_TESTS ?= tests/test_optim_parity.py tests/test_train_parity.py tests/test_ml
 	tests/test_clipping.py tests/test_averaging.py tests/test_sample_weight.py \
 	tests/test_interrupt.py tests/test_train_metric.py tests/test_progress.py \
 	tests/test_deterministic.py tests/test_engine_alphas.py tests/test_optim_division.py \
-	tests/test_small_gemm.py tests/test_epilogues.py
+	tests/test_optim_pair_division.py tests/test_small_gemm.py tests/test_epilogues.py
 
 $(SAN_PY):
 	$(PYTHON) -m venv $(SAN)/venv

@@ -12,6 +12,8 @@ for every x. Three layers of checks:
   where the kernels must fall back to the division.
 """
 import math
+import platform
+import sys
 
 import numpy as np
 import pytest
@@ -20,6 +22,19 @@ import fastgd
 from fastgd import reference
 from fastgd.optim import _optim
 import _division_model as model
+
+# As tests/test_optim_parity.py: bit for bit against the reference on x86-64, where the
+# shipped flags make every C expression the reference's; elsewhere another libm may round
+# pow or sqrt differently, so the stated float64 tolerance.
+BITWISE = platform.machine().lower() in ("x86_64", "amd64")
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def assert_same(a, b, msg):
+    if BITWISE:
+        np.testing.assert_array_equal(a, b, err_msg=msg)
+    else:
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13, err_msg=msg)
 
 def step_divisors(beta2, steps):
     """Adam's sqrt(1 - beta2^t) for t = 1..steps, as fg_adam_prepare computes it."""
@@ -107,6 +122,7 @@ def test_reciprocal_pair_names_a_bad_divisor():
             _optim.reciprocal_pair(d)
 
 
+@pytest.mark.skipif(not GLIBC, reason="the divisors are pow()'s: glibc's are the ones quoted")
 def test_the_first_rejected_steps():
     """The step numbers the docs quote, so a change to the check shows up here."""
     def rejected(beta2, steps):
@@ -121,7 +137,8 @@ def test_the_first_rejected_steps():
                          ids=["plain", "amsgrad", "l2", "adamw"])
 def test_adam_float64_across_pair_and_division_steps(options):
     """beta2 = 0.9: steps 1-33 divide by the pair, step 34 by the division, 35-40 by the
-    pair again; every step's parameters and state equal the reference's bit for bit."""
+    pair again; every step's parameters and state equal the reference's bit for bit (on
+    x86-64; elsewhere to the float64 tolerance)."""
     rng = np.random.default_rng(5)
     fast_params = [rng.standard_normal(1023), rng.standard_normal(7)]
     ref_params = [p.copy() for p in fast_params]
@@ -133,11 +150,11 @@ def test_adam_float64_across_pair_and_division_steps(options):
         fast.step(grads)
         ref.step(grads)
         for a, b in zip(fast_params, ref_params):
-            np.testing.assert_array_equal(a, b, err_msg=f"step {step} {options}")
+            assert_same(a, b, f"step {step} {options}")
         for i in fast.state:
             for k, v in fast.state[i].items():
                 if isinstance(v, np.ndarray):
-                    np.testing.assert_array_equal(v, ref.state[i][k], err_msg=f"{k} {step}")
+                    assert_same(v, ref.state[i][k], f"{k} {step}")
 
 
 def test_batch_one_fused_adam_across_pair_and_division_steps():
