@@ -19,7 +19,8 @@ probe with that compiler, not by guessing from the platform:
   candidate builds and runs the probe, fastgd builds serially and says so, here and in
   ``fastgd.show_config()``.
 * Kernel clones (AVX2/AVX-512F copies chosen at load, csrc/fg_platform.h) need ifunc:
-  glibc has it, musl does not, so a probe decides and FG_NO_CLONES turns them off.
+  glibc has it, musl does not, so a probe decides and FG_NO_CLONES turns them off; a
+  second probe makes the AVX2 clone x86-64-v3 (with FMA) where GCC knows that level.
 
 FASTGD_NATIVE=1 adds -march=native for local builds only; FASTGD_NO_OPENMP=1 builds
 serially. What was decided is written to fastgd/_runtime/_build_info.py (generated, not in
@@ -57,6 +58,15 @@ _CLONES_PROBE = r"""
 __attribute__((target_clones("avx512f", "avx2", "default")))
 int fg_probe(int x) { return x + 1; }
 int main(void) { return fg_probe(-1); }
+"""
+
+# The AVX2 clone as x86-64-v3 (AVX2 with FMA, csrc/fg_platform.h): GCC 12 knows the level
+# in target_clones and __builtin_cpu_supports; older GCC fails this probe and keeps "avx2".
+_CLONES_V3_PROBE = r"""
+#include <math.h>
+__attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+double fg_probe(double x) { return fma(x, x, -1.0); }
+int main(void) { return (int)fg_probe(1.0) + (__builtin_cpu_supports("x86-64-v3") < 0); }
 """
 
 
@@ -152,7 +162,10 @@ class BuildPlan:
         if os.environ.get("FG_NO_CLONES") or not _probe(compiler, _CLONES_PROBE, self.cflags, []):
             self.macros.append(("FG_NO_CLONES", "1"))
             return "off: target_clones/ifunc unavailable (e.g. musl) or FG_NO_CLONES set"
-        return "ifunc probe ok"
+        if _probe(compiler, _CLONES_V3_PROBE, self.cflags, ["-lm"]):
+            self.macros.append(("FG_CLONES_V3", "1"))
+            return "ifunc probe ok (AVX2 clone as x86-64-v3, with FMA)"
+        return "ifunc probe ok (AVX2 clone without FMA: no x86-64-v3 in this compiler)"
 
     def record(self):
         return {"compiler": self.compiler, "openmp_flags": self.openmp_note,

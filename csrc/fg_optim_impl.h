@@ -94,9 +94,9 @@ static FG_INLINE void FG_SUFFIX(fg_momentum)(const fg_step *s, ptrdiff_t n, REAL
  * every midpoint and of the overflow threshold as x/d, and rounds to the same float. The
  * double product neither overflows nor underflows (|x| < 2^128, 1/d < 2^150).
  * tests/test_optim_division.py checks it over every significand for the divisors of the
- * first steps. double has no wider type here and an exact correction needs an FMA (not
- * in the SSE2 baseline nor implied by the avx2 clone) or a Dekker product (~17 flops,
- * dearer than the division), so float64 keeps the division. recip = 1.0 / (double)d. */
+ * first steps. double has no wider type here: float64 divides, or takes the reciprocal
+ * pair of fg_divisor.h on the steps whose divisor it rounds exactly (Adam's body,
+ * FG_DIVIDE_PAIR; it needs an FMA). recip = 1.0 / (double)d. */
 static FG_INLINE REAL FG_SUFFIX(fg_div_step)(REAL x, REAL d, double recip) {
 #if FG_QUOTIENT_IN_DOUBLE
     (void)d;

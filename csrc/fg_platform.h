@@ -50,12 +50,21 @@ static inline const char *fg_simd_level(void) {
 
 /* Kernels are built for the portable baseline and, where the toolchain can dispatch at load
  * time (GCC ifunc on x86-64 Linux), also for AVX2 and AVX-512F: the wheel stays portable and
- * a modern CPU runs the wide loops. Every clone computes the same IEEE results (no FMA:
- * -ffp-contract=off; only the vector width changes). FG_NO_CLONES=1 at build disables it. */
+ * a modern CPU runs the wide loops. Every clone computes the same IEEE results (no FMA
+ * contraction: -ffp-contract=off; only the vector width changes, and the one explicit
+ * fma() of fg_divisor.h is proven to round as the division it replaces). The AVX2 clone
+ * is x86-64-v3 (AVX2 with FMA) where the compiler knows that level (setup.py's probe sets
+ * FG_CLONES_V3; GCC 12 does), so that fma() is an instruction there too; older GCC gets
+ * plain "avx2". FG_NO_CLONES=1 at build disables clones. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && !defined(FG_NO_CLONES)
+#if defined(FG_CLONES_V3)
+#define FG_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#define FG_CLONE_LEVELS "SSE2 + runtime x86-64-v3 (AVX2, FMA)/AVX512F clones"
+#else
 #define FG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define FG_CLONE_LEVELS "SSE2 + runtime AVX2/AVX512F clones"
+#endif
 #define FG_HAS_CLONES 1
 #else
 #define FG_CLONES
@@ -66,11 +75,13 @@ static inline const char *fg_simd_level(void) {
 /* Whether the kernel code that runs on this CPU has a hardware fused multiply-add, so an
  * fma() in a loop is one vector instruction and not a libm call per element: the whole
  * build where the compiler was told so (__FP_FAST_FMA: -mfma, -march=native, aarch64),
- * else the avx512f clone, which the ifunc picks exactly when the CPU has AVX-512F. The
- * avx2 and SSE2 clones have none (FG_CLONES: "avx2" does not imply FMA). */
+ * else the clone the ifunc picks -- the avx512f one exactly when the CPU has AVX-512F, the
+ * x86-64-v3 one (FMA) when it has that level; a plain "avx2" clone and SSE2 have none. */
 static inline int fg_kernels_have_fma(void) {
 #if defined(__FP_FAST_FMA)
     return 1;
+#elif FG_HAS_CLONES && defined(FG_CLONES_V3)
+    return __builtin_cpu_supports("avx512f") || __builtin_cpu_supports("x86-64-v3");
 #elif FG_HAS_CLONES
     return __builtin_cpu_supports("avx512f");
 #else

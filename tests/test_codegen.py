@@ -9,6 +9,7 @@ without a clock in a unit test, so the test reads the machine code instead
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import subprocess
 
@@ -64,3 +65,37 @@ def test_the_check_finds_a_spilling_loop():
     assert _inspect().spilling_loops(body) == [(9, 4, 2)]
     clean = [line.replace("0x88(%rsp)", "%zmm7") for line in body]
     assert _inspect().spilling_loops(clean) == []
+
+
+# The only functions whose clones may hold FMA instructions: float64 Adam's loops with the
+# reciprocal pair's explicit fma() (csrc/fg_divisor.h), and the helper the tests call.
+PAIR_FUNCTIONS = {"fg_apply_f64", "fg_apply_outer_f64", "fg_div_step_array_f64"}
+FMA_LEVELS = {"avx512f", "arch_x86_64_v3"}
+
+
+def test_clones_contract_nothing_and_the_pair_loops_use_the_fma():
+    """-ffp-contract=off keeps every a*b+c of the cloned kernels two roundings, as NumPy's
+    (a target attribute that brought contraction back would change bits everywhere): no
+    FMA instruction in any clone but float64 Adam's, and there, in the clones with an FMA,
+    the pair's fma() is an instruction and never a libm call."""
+    from fastgd._ewa import __file__ as ewa_file
+    from fastgd.optim import _optim
+    inspect = _inspect()
+    clones = {}
+    for path in (_optim.__file__, _engine.__file__, ewa_file):
+        dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", path],
+                             capture_output=True, text=True, check=True).stdout
+        for name, body in inspect.functions(dis).items():
+            base, _, level = name.partition(".")
+            if level in FMA_LEVELS | {"avx2", "default"}:
+                clones[(os.path.basename(path), base, level)] = body
+    if not clones:
+        pytest.skip("no target clones in this build")
+    for (path, base, level), body in clones.items():
+        fmas = sum(bool(re.search(r"\bvf[n]?m(add|sub)", line)) for line in body)
+        calls_fma = any(re.search(r"call.*<fma(@plt)?>", line) for line in body)
+        if base in PAIR_FUNCTIONS and level in FMA_LEVELS:
+            assert fmas and not calls_fma, (path, base, level, fmas, calls_fma)
+        else:
+            assert fmas == 0, f"{path}: {base}.{level} has {fmas} FMA instructions"
+    assert any(level == "avx512f" for _, _, level in clones)
