@@ -207,15 +207,12 @@ static FG_INLINE void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *re
     const int a = s->amsgrad != 0, w = s->weight_decay != 0.0 && !s->decoupled_weight_decay;
     const int f = s->flush_subnormal_state != 0, u = FG_SUFFIX(fg_adam_divide)(s);
     /* each combination its own loop, and u its division's (fg_adam_divide) */
+#define FG_ADAM_BODY(A, W, F, D) \
+    FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, D)
 #define FG_ADAM_CALL(A, W, F) \
-    (u == FG_DIVIDE_UNIT \
-         ? FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, \
-                                   FG_DIVIDE_UNIT) \
-     : (FG_HAS_PAIR && u == FG_DIVIDE_PAIR) \
-         ? FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, \
-                                   FG_DIVIDE_PAIR) \
-         : FG_SUFFIX(fg_adam_body)(s, n, p, g, m, v, vmax, A, W, F, 0, NULL, 0, 0, 0, \
-                                   FG_DIVIDE_TRUE))
+    (u == FG_DIVIDE_UNIT ? FG_ADAM_BODY(A, W, F, FG_DIVIDE_UNIT) \
+     : (FG_HAS_PAIR && u == FG_DIVIDE_PAIR) ? FG_ADAM_BODY(A, W, F, FG_DIVIDE_PAIR) \
+                                            : FG_ADAM_BODY(A, W, F, FG_DIVIDE_TRUE))
     switch (a * 4 + w * 2 + f) {
     case 0: FG_ADAM_CALL(0, 0, 0); break;
     case 1: FG_ADAM_CALL(0, 0, 1); break;
@@ -227,6 +224,7 @@ static FG_INLINE void FG_SUFFIX(fg_adam)(const fg_step *s, ptrdiff_t n, REAL *re
     default: FG_ADAM_CALL(1, 1, 1); break;
     }
 #undef FG_ADAM_CALL
+#undef FG_ADAM_BODY
 }
 
 /* mirrors reference.optim.rmsprop_step. eps sits inside or outside the square root by
