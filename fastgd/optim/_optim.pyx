@@ -389,8 +389,10 @@ def divide_by_step_constant(cnp.ndarray x, d, force_pair=False):
     """x / d through the kernels' helper for a divisor fixed for the step (fg_div_step in
     csrc/fg_optim_impl.h: a multiplication by the reciprocal in float32; in float64 the
     reciprocal pair of csrc/fg_divisor.h where the kernels would take it, or always with
-    force_pair), for the tests that compare it with the true division. Returns a new
-    array."""
+    force_pair), for the tests that compare it with the true division. float64's pair
+    is proven for Adam's dividends only, x = sqrt(v): 0, inf, NaN or x >= 2^-537; a
+    negative x or 0 < x < 2^-537 may come back misrounded (the kernels never see one).
+    Returns a new array."""
     if x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous:
         raise TypeError("x: expected a C-contiguous float32 or float64 array")
     cdef cnp.ndarray out = np.empty_like(x)
