@@ -16,8 +16,7 @@
  * or 0, inf or NaN, which fg_pair_quotient passes through as x / d = x. |hi - z| <= u z.
  * 1 - d*hi is exact (a multiple of ulp(d)*ulp(hi), fewer than 2^p of them), and
  * lo = (z - hi)(1 + e1), RN(x*lo) = x*lo (1 + e2), |e1|, |e2| <= u, so the FMA's exact
- * sum is S = x z + delta with
- * |delta| <= (2 + u) u^2 x z. The FMA rounds S once, so q != RN(x z) only if a rounding
+ * sum is S = x z + delta with |delta| <= (2 + u) u^2 x z. The FMA rounds S once, so q != RN(x z) only if a rounding
  * midpoint m lies between x z and S. Write x = X 2^a, d = D 2^b with 53-bit integer
  * significands. If X >= D the quotient's significand X/D is in [1, 2), the midpoints are
  * M 2^-53 with M odd in (2^53, 2^54), and |X/D - M 2^-53| <= (2 + u) u^2 X/D says
@@ -115,6 +114,14 @@ static inline int fg_pair_is_exact(double d, double hi, double lo) {
         if (fma(x, hi, x * lo) != x / d) return 0;
     }
     return 1;
+}
+
+/* Whether float64 Adam's loops take the pair for the divisor d: the running kernels have
+ * an FMA (fg_platform.h) and the pair rounds d's every quotient as the division does; hi
+ * and lo are set either way. fg_prepare's choice, and the test helper's. */
+static inline int fg_pair_chosen(double d, double *hi, double *lo) {
+    fg_reciprocal_pair(d, hi, lo);
+    return fg_kernels_have_fma() && fg_pair_is_exact(d, *hi, *lo);
 }
 
 /* x / d by the pair for x >= 0 (Adam's sqrt(v)): 0, inf and NaN pass through as x, which

@@ -132,11 +132,8 @@ static inline void fg_prepare(fg_step *s) {
     s->denom_recip = 1.0 / (double)(float)s->denom_scale;
     /* float64 Adam's divisor: the pair where it is proven exact for this step's divisor
      * (~95-97% of steps at beta2 0.999) and the running kernels have an FMA; ~50 ns */
-    s->denom_pair = 0;
-    if (s->rule == FG_ADAM && s->denom_scale != 1.0 && fg_kernels_have_fma()) {
-        fg_reciprocal_pair(s->denom_scale, &s->denom_pair_hi, &s->denom_pair_lo);
-        s->denom_pair = fg_pair_is_exact(s->denom_scale, s->denom_pair_hi, s->denom_pair_lo);
-    }
+    s->denom_pair = s->rule == FG_ADAM && s->denom_scale != 1.0
+                    && fg_pair_chosen(s->denom_scale, &s->denom_pair_hi, &s->denom_pair_lo);
 }
 
 #endif /* FG_OPTIM_H */

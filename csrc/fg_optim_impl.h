@@ -108,17 +108,22 @@ static FG_INLINE REAL FG_SUFFIX(fg_div_step)(REAL x, REAL d, double recip) {
 }
 
 /* The kernels' quotient alone over an array, for the tests (same clones as fg_apply):
- * float64 takes the pair where fg_prepare would (force_pair: always, which shows what its
- * check guards against), else the division. */
+ * float64 takes the pair where fg_prepare would (fg_pair_chosen), on the x it is proven
+ * for (Adam's sqrt(v): 0, inf, NaN or >= 2^-537; any other x divides), else the division;
+ * force_pair: the pair for every x, which shows what the check guards against. */
 FG_CLONES static void FG_SUFFIX(fg_div_step_array)(ptrdiff_t n, const REAL *restrict x,
                                                    REAL d, int force_pair,
                                                    REAL *restrict out) {
     const double recip = 1.0 / (double)d;
 #if FG_HAS_PAIR
     double hi, lo;
-    fg_reciprocal_pair(d, &hi, &lo);
-    if (force_pair || (fg_kernels_have_fma() && fg_pair_is_exact(d, hi, lo))) {
-        for (ptrdiff_t i = 0; i < n; i++) out[i] = fg_pair_quotient(x[i], hi, lo);
+    const int chosen = fg_pair_chosen(d, &hi, &lo);
+    if (force_pair || chosen) {
+        const double smallest = ldexp(1.0, -537);    /* sqrt(2^-1074): the least sqrt(v) > 0 */
+        for (ptrdiff_t i = 0; i < n; i++) {
+            const int proven = force_pair || x[i] == 0 || !(x[i] < smallest);
+            out[i] = proven ? fg_pair_quotient(x[i], hi, lo) : x[i] / d;
+        }
         return;
     }
 #else

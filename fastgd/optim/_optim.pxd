@@ -45,6 +45,7 @@ cdef extern from "fg_optim.h" nogil:
     void fg_div_step_array_f64(Py_ssize_t n, const double *x, double d, int force_pair,
                                double *out)
     # fg_divisor.h: float64 Adam's quotient by a step's divisor
+    enum: FG_PAIR_MAX_CANDIDATES
     void fg_reciprocal_pair(double d, double *hi, double *lo)
     int fg_pair_candidates(double d, uint64_t *out)
     int fg_pair_is_exact(double d, double hi, double lo)

@@ -389,10 +389,9 @@ def divide_by_step_constant(cnp.ndarray x, d, force_pair=False):
     """x / d through the kernels' helper for a divisor fixed for the step (fg_div_step in
     csrc/fg_optim_impl.h: a multiplication by the reciprocal in float32; in float64 the
     reciprocal pair of csrc/fg_divisor.h where the kernels would take it, or always with
-    force_pair), for the tests that compare it with the true division. float64's pair
-    is proven for Adam's dividends only, x = sqrt(v): 0, inf, NaN or x >= 2^-537; a
-    negative x or 0 < x < 2^-537 may come back misrounded (the kernels never see one).
-    Returns a new array."""
+    force_pair), for the tests that compare it with the true division. The pair is
+    proven for Adam's dividends, x = sqrt(v): 0, inf, NaN or x >= 2^-537; any other x
+    divides (force_pair applies the pair to every x). Returns a new array."""
     if x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous:
         raise TypeError("x: expected a C-contiguous float32 or float64 array")
     cdef cnp.ndarray out = np.empty_like(x)
@@ -416,7 +415,7 @@ def reciprocal_pair(double d):
     candidates, exact) -- the reciprocal pair, the significands the pair could misround
     and whether it rounds every one of them as x / d does."""
     cdef double hi, lo
-    cdef uint64_t found[16]
+    cdef uint64_t found[FG_PAIR_MAX_CANDIDATES]
     if not (0.0 < d <= 1.0):
         raise ValueError(f"d: expected a divisor in (0, 1], got {d!r}")
     fg_reciprocal_pair(d, &hi, &lo)
